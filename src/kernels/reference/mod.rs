@@ -1,0 +1,3 @@
+//! Scalar reference kernels: clear, not clever. Bit-exact with LiteRT's reference kernels.
+
+pub mod fixedpoint;

@@ -1,0 +1,1 @@
+//! Memory planning: tensor lifetimes to arena offsets.

@@ -1,0 +1,1 @@
+//! A loaded, prepared and planned model.

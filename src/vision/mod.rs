@@ -1,0 +1,1 @@
+//! Vision: image decode and resize, labels, drawing, box post-processing.
