@@ -197,7 +197,7 @@ def make_decode_json(decode: dict, shared: Path) -> None:
             "resized_300x300_sha256": sha256(resize_bilinear_v1(rgb, 300, 300)),
         }
     write_json(CORAL_OUT / "decode.json", {
-        "decoder": f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('jpg')}, zlib {features.version('zlib')})",
+        "decoder": f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('libjpeg_turbo')}, libjpeg API {features.version('jpg')}, zlib {features.version('zlib')})",
         "rgb8": "PIL Image.convert('RGB') row-major HxWx3 bytes (alpha dropped, gray replicated)",
         "resize": "spotter bilinear v1 to 300x300, uint8 HxWx3 bytes (== <name>.input.u8)",
         "images": decode,
