@@ -290,3 +290,64 @@ impl Graph {
         format!("op #{index} {}", self.ops[index].kind.name())
     }
 }
+
+impl Graph {
+    /// Structural checks after loading (loaders call this): tensor references, execution order
+    /// (every activation is produced before it is read), single producers, shapes that fit
+    /// constant data. Also normalizes negative concatenation axes.
+    pub fn validate(&mut self) -> Result<(), String> {
+        let n = self.tensors.len();
+        let mut produced = vec![false; n];
+        for &i in &self.inputs {
+            if self.tensors[i].is_const() {
+                return Err(format!("graph input '{}' is a constant", self.tensors[i].name));
+            }
+            produced[i] = true;
+        }
+        for (index, op) in self.ops.iter_mut().enumerate() {
+            let label = format!("op #{index} {}", op.kind.name());
+            for id in op.inputs.iter().flatten() {
+                let t = &self.tensors[*id];
+                if !t.is_const() && !produced[*id] {
+                    return Err(format!(
+                        "{label}: input '{}' is read before any op produces it",
+                        t.name
+                    ));
+                }
+            }
+            if op.outputs.is_empty() {
+                return Err(format!("{label}: has no outputs"));
+            }
+            for &o in &op.outputs {
+                if self.tensors[o].is_const() {
+                    return Err(format!("{label}: output '{}' is a constant", self.tensors[o].name));
+                }
+                if produced[o] {
+                    return Err(format!(
+                        "{label}: output '{}' is produced twice",
+                        self.tensors[o].name
+                    ));
+                }
+                produced[o] = true;
+            }
+            if let OpKind::Concatenation { axis, .. } = &mut op.kind {
+                let rank = self.tensors[op.outputs[0]].shape.len() as isize;
+                let a = *axis as isize;
+                let norm = if a < 0 { a + rank } else { a };
+                if norm < 0 || norm >= rank.max(1) {
+                    return Err(format!("{label}: axis {a} out of range for rank {rank}"));
+                }
+                *axis = norm as usize;
+            }
+        }
+        for &o in &self.outputs {
+            if !produced[o] && !self.tensors[o].is_const() {
+                return Err(format!(
+                    "graph output '{}' is not produced by any op",
+                    self.tensors[o].name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
