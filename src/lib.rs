@@ -10,6 +10,8 @@
 //! - [`vision`]: image decode/resize, labels, box drawing.
 //! - [`detector`]: model + labels + pre/post-processing = detections.
 
+pub mod defaults;
+pub mod detector;
 pub mod error;
 pub mod kernels;
 pub mod model;

@@ -1,3 +1,7 @@
+//! `spotter` command line. Thin: parses arguments and hands off to `cli::*`.
+
+mod cli;
+
 fn main() {
-    println!("spotter");
+    std::process::exit(cli::main());
 }

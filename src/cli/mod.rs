@@ -1,0 +1,67 @@
+//! Subcommands. Exit status contract: 0 ok; 2 bad arguments or an unreadable/invalid model;
+//! 1 any other runtime error.
+
+mod detect;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "spotter", version, about = "Lean edge inference runtime for int8 detectors")]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in images; print JSON lines or a table, optionally write annotated images.
+    Detect(detect::Args),
+}
+
+/// Exit codes.
+pub const EXIT_RUNTIME: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// Classify an error for the exit status: model problems and bad arguments are 2.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<spotter::ModelError>().is_some() {
+            return EXIT_USAGE;
+        }
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return EXIT_USAGE;
+        }
+    }
+    EXIT_RUNTIME
+}
+
+/// A bad argument discovered after parsing (missing file, bad value).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let env = env_logger::Env::default().default_filter_or(&cli.log);
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let result = match cli.command {
+        Command::Detect(args) => detect::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spotter: error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}

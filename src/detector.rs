@@ -1,0 +1,247 @@
+//! Model + labels + pre/post-processing = detections.
+//!
+//! Input contract (how pixels become the model input; documented in README):
+//! - uint8 input: the resized RGB pixels as they are (TFLite's convention for quantized
+//!   detectors, e.g. the Coral SSD whose input quantization maps 0..255 to [-1, 1]);
+//! - int8 input: pixel - 128;
+//! - float input: (pixel - mean) / std per channel, default mean = std = 127.5 ([-1, 1]).
+//!
+//! Resizing is "spotter bilinear v1" (integer, see `vision::image`): a plain stretch to the
+//! model's input size, so boxes map back to the original image by scaling x and y.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::ModelError;
+use crate::model::{tflite, DType, Graph, OpKind, TensorId};
+use crate::ops::util::f32s;
+use crate::runtime::{Session, SessionOptions};
+use crate::vision::image::{Resizer, RgbImage};
+use crate::vision::labels::Labels;
+
+/// One detected object, in pixels of the original image.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Detection {
+    pub label: String,
+    pub class_id: usize,
+    pub score: f32,
+    /// `[xmin, ymin, xmax, ymax]` in pixels of the original image.
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+}
+
+#[derive(Clone, Debug)]
+pub struct DetectorOptions {
+    pub threads: usize,
+    /// Per-channel mean and std for float inputs.
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        DetectorOptions { threads: 1, mean: [127.5; 3], std: [127.5; 3] }
+    }
+}
+
+/// Graph outputs of a model that ends in `TFLite_Detection_PostProcess`.
+#[derive(Clone, Copy, Debug)]
+struct PostProcessedOutputs {
+    boxes: usize,
+    classes: usize,
+    scores: usize,
+    count: usize,
+}
+
+pub struct Detector {
+    session: Session,
+    labels: Option<Labels>,
+    input_w: usize,
+    input_h: usize,
+    input_dtype: DType,
+    outputs: PostProcessedOutputs,
+    options: DetectorOptions,
+    resizer: Option<Resizer>,
+    /// Resized RGB for non-uint8 inputs (reused across frames).
+    scratch: Vec<u8>,
+}
+
+impl Detector {
+    /// Load a TFLite detector.
+    pub fn load(
+        model: &Path,
+        labels: Option<Labels>,
+        options: DetectorOptions,
+    ) -> Result<Detector, ModelError> {
+        let graph = tflite::load(model)?;
+        Self::from_graph(graph, labels, options).map_err(|e| match e {
+            ModelError::Invalid { what } | ModelError::InvalidOp { what, .. }
+                if !what.contains(&model.display().to_string()) =>
+            {
+                ModelError::Malformed { path: model.to_path_buf(), what }
+            }
+            other => other,
+        })
+    }
+
+    pub fn from_graph(
+        graph: Graph,
+        labels: Option<Labels>,
+        options: DetectorOptions,
+    ) -> Result<Detector, ModelError> {
+        let invalid = |what: String| ModelError::Invalid { what };
+        if graph.inputs.len() != 1 {
+            return Err(invalid(format!(
+                "a detector needs exactly one input, the model has {}",
+                graph.inputs.len()
+            )));
+        }
+        let input = graph.tensor(graph.inputs[0]);
+        let (input_h, input_w) = match input.shape.as_slice() {
+            [1, h, w, 3] => (*h, *w),
+            s => {
+                return Err(invalid(format!(
+                    "input '{}' has shape {s:?}, expected [1, height, width, 3]",
+                    input.name
+                )))
+            }
+        };
+        if !matches!(input.dtype, DType::U8 | DType::I8 | DType::F32) {
+            return Err(invalid(format!(
+                "input '{}' is {}, expected uint8, int8 or float32",
+                input.name, input.dtype
+            )));
+        }
+        let input_dtype = input.dtype;
+        let outputs = find_postprocess_outputs(&graph).ok_or_else(|| {
+            invalid(
+                "the model does not end in TFLite_Detection_PostProcess \
+                 (outputs boxes, classes, scores, count); raw SSD outputs are not supported by \
+                 `detect` yet"
+                    .to_string(),
+            )
+        })?;
+        let session = Session::new(
+            graph,
+            SessionOptions { threads: options.threads, ..Default::default() },
+        )?;
+        Ok(Detector {
+            session,
+            labels,
+            input_w,
+            input_h,
+            input_dtype,
+            outputs,
+            options,
+            resizer: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Model input size `(width, height)`.
+    pub fn input_size(&self) -> (usize, usize) {
+        (self.input_w, self.input_h)
+    }
+
+    pub fn label(&self, class_id: usize) -> String {
+        self.labels
+            .as_ref()
+            .and_then(|l| l.get(class_id))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("class_{class_id}"))
+    }
+
+    /// Resize `image` into the model input (no allocation once the sizes were seen).
+    pub fn set_input(&mut self, image: &RgbImage) {
+        let (w, h) = (self.input_w, self.input_h);
+        let fits = self
+            .resizer
+            .as_ref()
+            .is_some_and(|r| r.src_size() == (image.width, image.height));
+        if !fits {
+            self.resizer = Some(Resizer::new(image.width, image.height, w, h));
+        }
+        let resizer = self.resizer.as_ref().expect("set above");
+        match self.input_dtype {
+            DType::U8 => resizer.resize(&image.data, self.session.input_mut(0)),
+            DType::I8 => {
+                self.scratch.resize(w * h * 3, 0);
+                resizer.resize(&image.data, &mut self.scratch);
+                for (d, s) in self.session.input_mut(0).iter_mut().zip(&self.scratch) {
+                    *d = s ^ 0x80; // pixel - 128 as two's complement int8
+                }
+            }
+            _ => {
+                self.scratch.resize(w * h * 3, 0);
+                resizer.resize(&image.data, &mut self.scratch);
+                let (mean, std) = (self.options.mean, self.options.std);
+                let input = crate::ops::util::f32s_mut(self.session.input_mut(0));
+                for (i, (d, s)) in input.iter_mut().zip(&self.scratch).enumerate() {
+                    let c = i % 3;
+                    *d = (*s as f32 - mean[c]) / std[c];
+                }
+            }
+        }
+    }
+
+    /// Run inference on what `set_input` wrote.
+    pub fn infer(&mut self) {
+        self.session.run();
+    }
+
+    /// Detections with score >= `threshold`, boxes scaled to an image of `width` x `height`.
+    pub fn detections(&self, width: usize, height: usize, threshold: f32) -> Vec<Detection> {
+        let o = self.outputs;
+        let boxes = f32s(self.session.output(o.boxes));
+        let classes = f32s(self.session.output(o.classes));
+        let scores = f32s(self.session.output(o.scores));
+        let count = f32s(self.session.output(o.count))[0];
+        let n = (count.max(0.0) as usize).min(scores.len());
+        let (w, h) = (width as f64, height as f64);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let score = scores[i];
+            if score < threshold || !score.is_finite() {
+                continue;
+            }
+            let class_id = classes[i].max(0.0) as usize;
+            let b = &boxes[4 * i..4 * i + 4];
+            // TFLite boxes are [ymin, xmin, ymax, xmax], normalized.
+            let bbox = [b[1] as f64 * w, b[0] as f64 * h, b[3] as f64 * w, b[2] as f64 * h];
+            out.push(Detection { label: self.label(class_id), class_id, score, bbox });
+        }
+        out
+    }
+
+    /// Preprocess, infer and post-process one image.
+    pub fn detect(&mut self, image: &RgbImage, threshold: f32) -> Vec<Detection> {
+        self.set_input(image);
+        self.infer();
+        self.detections(image.width, image.height, threshold)
+    }
+}
+
+/// Map the graph outputs produced by a `TFLite_Detection_PostProcess` op.
+fn find_postprocess_outputs(graph: &Graph) -> Option<PostProcessedOutputs> {
+    let op = graph
+        .ops
+        .iter()
+        .rev()
+        .find(|op| matches!(op.kind, OpKind::DetectionPostProcess(_)))?;
+    let pos = |id: TensorId| graph.outputs.iter().position(|&o| o == id);
+    Some(PostProcessedOutputs {
+        boxes: pos(*op.outputs.first()?)?,
+        classes: pos(*op.outputs.get(1)?)?,
+        scores: pos(*op.outputs.get(2)?)?,
+        count: pos(*op.outputs.get(3)?)?,
+    })
+}
