@@ -10,14 +10,17 @@
 //! - [`vision`]: image decode/resize, labels, box drawing.
 //! - [`detector`]: model + labels + pre/post-processing = detections.
 
+pub mod capture;
 pub mod defaults;
 pub mod detector;
 pub mod error;
 pub mod kernels;
 pub mod model;
 pub mod ops;
+pub mod pipeline;
 pub mod plan;
 pub mod runtime;
+pub mod sinks;
 pub mod vision;
 
 pub use error::{InputError, ModelError};

@@ -1,0 +1,30 @@
+//! Sinks: where detections go (stdout JSON lines, MQTT, serial).
+//!
+//! Contract: `publish` must not block the pipeline for long; a sink with slow I/O keeps its
+//! own bounded queue with a stated full-policy and counts what it drops.
+
+use crate::pipeline::{FrameResult, PipelineStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{sink}: {what}")]
+    Failed { sink: String, what: String },
+}
+
+pub trait Sink: Send {
+    fn name(&self) -> &str;
+    /// One processed frame.
+    fn publish(&mut self, frame: &FrameResult) -> Result<(), SinkError>;
+    /// Periodic statistics (about once per second).
+    fn stats(&mut self, _stats: &PipelineStats) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// Clean shutdown: end tracked objects, flush, say goodbye.
+    fn close(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// Messages dropped so far by this sink's bounded queue.
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
