@@ -5,6 +5,7 @@
 //! tensors; nothing is allocated.
 
 mod aligned;
+pub mod pool;
 
 use std::time::{Duration, Instant};
 
@@ -99,7 +100,7 @@ impl Session {
             );
         }
         let arena = AlignedBuf::zeroed(plan.arena_size);
-        let ctx = RunCtx { threads: options.threads.max(1) };
+        let ctx = RunCtx::with_threads(options.threads.max(1));
         log::debug!(
             "session: {} ops, arena {} KiB, {} constants",
             graph.ops.len(),
