@@ -56,9 +56,9 @@ impl Reduction {
         let mut i = 0usize;
         loop {
             let mut out = 0usize;
-            for d in 0..n {
+            for (d, (&i_d, &dim)) in index.iter().zip(&self.input_dims).enumerate() {
                 if !self.axes.contains(&d) {
-                    out = out * self.input_dims[d] + index[d];
+                    out = out * dim + i_d;
                 }
             }
             f(i, out);
@@ -114,6 +114,7 @@ pub fn mean_multiplier(multiplier: i32, shift: i32, count: usize) -> (i32, i32) 
 /// Quantized mean (`QuantizedMeanOrSum<T, int32_t>` with `compute_sum == false`):
 /// `sum - in_zp * count`, rescaled by the folded multiplier, plus `out_zp`, clamped to `T`.
 /// `multiplier`/`shift` come from [`mean_multiplier`]. `sums` is scratch of length `output_len`.
+#[allow(clippy::too_many_arguments)]
 pub fn mean_q8<T: super::conv::Q8>(
     r: &Reduction,
     input_zero_point: i32,
