@@ -1,11 +1,11 @@
-//! CONV_2D preparation, plus the helpers shared with DEPTHWISE_CONV_2D and FULLY_CONNECTED:
-//! weight/bias operands and the derivation of quantization parameters.
+//! CONV_2D preparation, plus the helpers shared with DEPTHWISE_CONV_2D (and partly
+//! FULLY_CONNECTED): weight/bias operands and the derivation of quantization parameters.
 //!
 //! Quantization follows TFLite's Prepare (`PopulateConvolutionQuantizationParams`,
 //! `GetQuantizedConvolutionMultipler` in `kernels/kernel_util.cc`):
 //! - uint8 (legacy per-tensor): `real = (double)(float)(in_scale * filter_scale) / out_scale`,
 //!   with the bias-scale sanity check, one multiplier;
-//! - int8 conv/depthwise (always the per-channel kernel, per-tensor scales broadcast):
+//! - int8 (always the per-channel kernel, per-tensor scales broadcast):
 //!   `real[c] = (double)in_scale * (double)filter_scale[c] / (double)out_scale`; weight zero
 //!   points must be 0 (the kernel has no weight offset);
 //! - fused activation: `CalculateActivationRangeQuantized` on the output.
@@ -55,16 +55,6 @@ impl<T: Pod> Operand<T> {
     }
 }
 
-/// How a quantized op derives its output multipliers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MultiplierRule {
-    /// CONV_2D / DEPTHWISE_CONV_2D: uint8 legacy per-tensor, int8 per-channel (double product).
-    Conv,
-    /// FULLY_CONNECTED: per-tensor weights (uint8 or int8) use the legacy float-product
-    /// multiplier and keep the weight zero point; per-channel weights use the double product.
-    FullyConnected,
-}
-
 /// Validate an optional bias (input 2): dtype and length.
 pub(crate) fn check_bias(
     op: &OpRef,
@@ -86,7 +76,7 @@ pub(crate) fn check_bias(
 
 /// Filter scales and zero points, one per output channel (per-tensor values repeated), and
 /// whether the filter is per-channel quantized (TFLite: more than one scale).
-fn filter_quant(
+pub(crate) fn filter_quant(
     op: &OpRef,
     filter: &Tensor,
     channels: usize,
@@ -125,11 +115,32 @@ fn filter_quant(
     }
 }
 
-/// Derive [`QuantParams`] for a quantized conv / depthwise / fully connected op.
+/// TFLite's `GetQuantizedConvolutionMultipler` bias check (legacy per-tensor path):
+/// `|in_scale * filter_scale - bias_scale| / out_scale <= 0.02`, all in double.
+pub(crate) fn check_bias_scale(
+    op: &OpRef,
+    bias: Option<&Tensor>,
+    in_scale: f32,
+    filter_scale: f32,
+    out_scale: f32,
+) -> Result<(), ModelError> {
+    if let Some(b) = bias {
+        let bias_scale = b.per_tensor_quant().map_or(0.0, |(s, _)| s) as f64;
+        let exact = in_scale as f64 * filter_scale as f64;
+        if (exact - bias_scale).abs() / out_scale as f64 > 0.02 {
+            return Err(op.err(format!(
+                "bias '{}' scale {bias_scale} is not input scale * weight scale ({exact})",
+                b.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Derive [`QuantParams`] for a quantized conv / depthwise op.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn quant_params(
     op: &OpRef,
-    rule: MultiplierRule,
     input: &Tensor,
     filter: &Tensor,
     bias: Option<&Tensor>,
@@ -151,23 +162,10 @@ pub(crate) fn quant_params(
             filter.name, input.name, input.dtype
         )));
     }
-    let legacy = match rule {
-        MultiplierRule::Conv => input.dtype == DType::U8,
-        MultiplierRule::FullyConnected => !per_channel,
-    };
-    let (multipliers, shifts, filter_offset) = if legacy {
+    let (multipliers, shifts, filter_offset) = if input.dtype == DType::U8 {
         // GetQuantizedConvolutionMultipler: the scale product is a float multiplication.
         let product = (in_scale * f_scales[0]) as f64;
-        if let Some(b) = bias {
-            let bias_scale = b.per_tensor_quant().map_or(0.0, |(s, _)| s) as f64;
-            let exact = in_scale as f64 * f_scales[0] as f64;
-            if (exact - bias_scale).abs() / out_scale as f64 > 0.02 {
-                return Err(op.err(format!(
-                    "bias '{}' scale {bias_scale} is not input scale * weight scale ({exact})",
-                    b.name
-                )));
-            }
-        }
+        check_bias_scale(op, bias, in_scale, f_scales[0], out_scale)?;
         let (m, s) = quantize_multiplier(product / out_scale as f64);
         (vec![m; channels], vec![s; channels], -f_zps[0])
     } else {
@@ -357,17 +355,7 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             op.expect_dtype(filter, &[input.dtype])?;
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
-            let q = quant_params(
-                &op,
-                MultiplierRule::Conv,
-                input,
-                filter,
-                bias,
-                output,
-                opts.activation,
-                out_c,
-                0,
-            )?;
+            let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 0)?;
             if input.dtype == DType::U8 {
                 Ok(Box::new(ConvQ8::<u8> {
                     name: "conv2d_qu8__scalar",
@@ -586,7 +574,6 @@ pub(crate) mod tests {
         let op = OpRef::new(&g, 0);
         let q = quant_params(
             &op,
-            MultiplierRule::Conv,
             &g.tensors[0],
             &g.tensors[1],
             Some(&g.tensors[2]),
@@ -642,4 +629,194 @@ pub(crate) mod tests {
         let err = prepare(&g, 0).err().expect("error").to_string();
         assert!(err.contains("int16") && err.contains("'in'"), "{err}");
     }
+}
+
+/// Bit-exactness against LiteRT BUILTIN_REF on random single-op models
+/// (`tests/data/ops/*.json`, generated by `scripts/goldens/op_cases.py`).
+#[cfg(test)]
+pub(crate) mod litert_cases {
+    use super::tests::run_op;
+    use crate::model::{
+        Activation, Conv2DOptions, DType, Graph, Op, OpKind, Padding, Pool2DOptions, Quant, Tensor,
+    };
+    use serde_json::Value;
+
+    fn dtype(s: &str) -> DType {
+        match s {
+            "float32" => DType::F32,
+            "uint8" => DType::U8,
+            "int8" => DType::I8,
+            "int32" => DType::I32,
+            other => panic!("dtype {other}"),
+        }
+    }
+
+    fn bytes(dt: DType, v: &Value) -> Vec<u8> {
+        let vals = v.as_array().expect("array");
+        match dt {
+            DType::F32 => vals
+                .iter()
+                .flat_map(|x| (x.as_f64().expect("f") as f32).to_le_bytes())
+                .collect(),
+            DType::U8 => vals.iter().map(|x| x.as_i64().expect("i") as u8).collect(),
+            DType::I8 => vals
+                .iter()
+                .map(|x| x.as_i64().expect("i") as i8 as u8)
+                .collect(),
+            DType::I32 => vals
+                .iter()
+                .flat_map(|x| (x.as_i64().expect("i") as i32).to_le_bytes())
+                .collect(),
+            other => panic!("dtype {other}"),
+        }
+    }
+
+    fn usizes(v: &Value) -> Vec<usize> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_u64().expect("u") as usize)
+            .collect()
+    }
+
+    fn activation(o: &Value) -> Activation {
+        match o["activation"].as_str().unwrap_or("none") {
+            "relu" => Activation::Relu,
+            "relu6" => Activation::Relu6,
+            "relu_n1_to_1" => Activation::ReluN1To1,
+            _ => Activation::None,
+        }
+    }
+
+    fn padding(o: &Value) -> Padding {
+        if o["padding"] == "same" {
+            Padding::Same
+        } else {
+            Padding::Valid
+        }
+    }
+
+    fn kind(op: &str, o: &Value) -> OpKind {
+        let conv = || {
+            let s = usizes(&o["stride"]);
+            let d = usizes(&o["dilation"]);
+            Conv2DOptions {
+                padding: padding(o),
+                stride_h: s[0],
+                stride_w: s[1],
+                dilation_h: d[0],
+                dilation_w: d[1],
+                activation: activation(o),
+            }
+        };
+        let pool = || {
+            let s = usizes(&o["stride"]);
+            let f = usizes(&o["filter"]);
+            Pool2DOptions {
+                padding: padding(o),
+                stride_h: s[0],
+                stride_w: s[1],
+                filter_h: f[0],
+                filter_w: f[1],
+                activation: activation(o),
+            }
+        };
+        match op {
+            "CONV_2D" => OpKind::Conv2D(conv()),
+            "DEPTHWISE_CONV_2D" => OpKind::DepthwiseConv2D {
+                conv: conv(),
+                depth_multiplier: o["depth_multiplier"].as_u64().expect("m") as usize,
+            },
+            "FULLY_CONNECTED" => OpKind::FullyConnected {
+                activation: activation(o),
+                keep_num_dims: o["keep_num_dims"].as_bool().expect("b"),
+            },
+            "MAX_POOL_2D" => OpKind::MaxPool2D(pool()),
+            "AVERAGE_POOL_2D" => OpKind::AveragePool2D(pool()),
+            "MEAN" => OpKind::Mean {
+                keep_dims: o["keep_dims"].as_bool().expect("b"),
+            },
+            other => panic!("op {other}"),
+        }
+    }
+
+    /// Run every case of `file`; returns the number of cases checked.
+    pub(crate) fn check_file(file: &str) -> usize {
+        let path = format!("{}/tests/data/ops/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("read case file");
+        let root: Value = serde_json::from_str(&text).expect("json");
+        let cases = root["cases"].as_array().expect("cases");
+        for (ci, c) in cases.iter().enumerate() {
+            let tensors: Vec<Tensor> = c["tensors"]
+                .as_array()
+                .expect("tensors")
+                .iter()
+                .map(|t| {
+                    let dt = dtype(t["dtype"].as_str().expect("dtype"));
+                    let quant = t["quant"].as_object().map(|q| {
+                        let scales: Vec<f32> = q["scales"]
+                            .as_array()
+                            .expect("s")
+                            .iter()
+                            .map(|x| x.as_f64().expect("f") as f32)
+                            .collect();
+                        let zps: Vec<i32> = q["zero_points"]
+                            .as_array()
+                            .expect("z")
+                            .iter()
+                            .map(|x| x.as_i64().expect("i") as i32)
+                            .collect();
+                        if scales.len() == 1 {
+                            Quant::PerTensor {
+                                scale: scales[0],
+                                zero_point: zps[0],
+                            }
+                        } else {
+                            Quant::PerAxis {
+                                axis: q["axis"].as_u64().expect("a") as usize,
+                                scales,
+                                zero_points: zps,
+                            }
+                        }
+                    });
+                    Tensor {
+                        name: t["name"].as_str().expect("n").into(),
+                        shape: usizes(&t["shape"]),
+                        dtype: dt,
+                        quant,
+                        data: t.get("data").filter(|d| !d.is_null()).map(|d| bytes(dt, d)),
+                    }
+                })
+                .collect();
+            let inputs = usizes(&c["inputs"]).into_iter().map(Some).collect();
+            let outputs = usizes(&c["outputs"]);
+            let op_name = c["op"].as_str().expect("op");
+            let in_dt = tensors[0].dtype;
+            let out_dt = tensors[outputs[0]].dtype;
+            let g = Graph {
+                ops: vec![Op {
+                    kind: kind(op_name, &c["options"]),
+                    inputs,
+                    outputs: outputs.clone(),
+                }],
+                inputs: vec![0],
+                outputs,
+                tensors,
+            };
+            let (name, out) = run_op(&g, &bytes(in_dt, &c["input0"]));
+            let expected = bytes(out_dt, &c["expected"]);
+            assert_eq!(
+                out, expected,
+                "{file} case {ci} ({op_name}, kernel {name}, options {})",
+                c["options"]
+            );
+        }
+        cases.len()
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("conv2d.json") > 0);
 }

@@ -10,7 +10,7 @@ use crate::kernels::reference::conv::{ConvGeometry, QuantParams, Q8};
 use crate::kernels::reference::depthwise as kdw;
 use crate::model::{Activation, DType, Graph, OpKind, Quant};
 
-use super::conv::{check_bias, geometry, quant_params, MultiplierRule, Operand};
+use super::conv::{check_bias, geometry, quant_params, Operand};
 use super::util::OpRef;
 use super::{Kernel, RunCtx};
 
@@ -129,17 +129,7 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             op.expect_dtype(filter, &[input.dtype])?;
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
-            let q = quant_params(
-                &op,
-                MultiplierRule::Conv,
-                input,
-                filter,
-                bias,
-                output,
-                opts.activation,
-                out_c,
-                3,
-            )?;
+            let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 3)?;
             if input.dtype == DType::U8 {
                 Ok(Box::new(DepthwiseQ8::<u8> {
                     name: "depthwise_qu8__scalar",
@@ -253,4 +243,10 @@ mod tests {
         // Relu6 max = -10 + 24 = 14 -> both clamp to 14.
         assert_eq!(out, i8_bytes(&[14, 14]));
     }
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("depthwise.json") > 0);
 }

@@ -2,18 +2,21 @@
 //!
 //! As TFLite `fully_connected.cc`: weights `[O, I]`; the input is flattened to
 //! `[num_elements / I, I]`; the output is `[batches, O]`, or with `keep_num_dims` the input
-//! shape with its last dimension replaced by `O`. Per-tensor weights use the legacy
-//! `GetQuantizedConvolutionMultipler` (float scale product, weight zero point honoured);
-//! per-channel int8 weights use the double product and must have zero points 0.
+//! shape with its last dimension replaced by `O`. Quantized FC requantizes in double precision
+//! (LiteRT 2.x `kReference` kernels, see `kernels::reference::fully_connected`): per-tensor
+//! weights keep their zero point and get TFLite's bias-scale check; per-channel (int8 only)
+//! weights must be symmetric.
 
 use bytemuck::Pod;
 
 use crate::error::ModelError;
-use crate::kernels::reference::conv::{QuantParams, Q8};
+use crate::kernels::reference::conv::Q8;
+use crate::kernels::reference::fixedpoint::activation_range_quantized;
 use crate::kernels::reference::fully_connected as kfc;
-use crate::model::{Activation, DType, Graph, OpKind, Quant};
+use crate::kernels::reference::fully_connected::FcQuantParams;
+use crate::model::{Activation, DType, Graph, OpKind, Quant, Tensor};
 
-use super::conv::{check_bias, quant_params, MultiplierRule, Operand};
+use super::conv::{check_bias, check_bias_scale, filter_quant, Operand};
 use super::util::OpRef;
 use super::{Kernel, RunCtx};
 
@@ -56,7 +59,7 @@ impl Kernel for FcF32 {
 struct FcQ8<T> {
     name: &'static str,
     dims: Dims,
-    q: QuantParams,
+    q: FcQuantParams,
     weights: Operand<T>,
     bias: Operand<i32>,
 }
@@ -81,6 +84,57 @@ impl<T: Q8 + Pod> Kernel for FcQ8<T> {
             bytemuck::cast_slice_mut(outputs[0]),
         );
     }
+}
+
+/// Quantization of a uint8/int8 fully connected op (TFLite `fully_connected.cc` Prepare checks,
+/// LiteRT reference requantization).
+fn fc_quant_params(
+    op: &OpRef,
+    input: &Tensor,
+    weights: &Tensor,
+    bias: Option<&Tensor>,
+    output: &Tensor,
+    activation: Activation,
+    channels: usize,
+) -> Result<FcQuantParams, ModelError> {
+    let (in_scale, in_zp) = op.per_tensor_quant(input)?;
+    let (out_scale, out_zp) = op.per_tensor_quant(output)?;
+    let (f_scales, f_zps, per_channel) = filter_quant(op, weights, channels, 0)?;
+    let filter_offset = if per_channel {
+        if input.dtype != DType::I8 {
+            return Err(op.err(format!(
+                "per-channel quantized weights '{}' need int8 activations, input '{}' is {}",
+                weights.name, input.name, input.dtype
+            )));
+        }
+        if let Some(c) = f_zps.iter().position(|&z| z != 0) {
+            return Err(op.err(format!(
+                "per-channel weights '{}' have zero point {} on channel {c}; expected 0",
+                weights.name, f_zps[c]
+            )));
+        }
+        0
+    } else {
+        check_bias_scale(op, bias, in_scale, f_scales[0], out_scale)?;
+        -f_zps[0]
+    };
+    let (qmin, qmax) = if output.dtype == DType::U8 {
+        (0, 255)
+    } else {
+        (-128, 127)
+    };
+    let (act_min, act_max) = activation_range_quantized(activation, out_scale, out_zp, qmin, qmax);
+    Ok(FcQuantParams {
+        input_offset: -in_zp,
+        filter_offset,
+        output_offset: out_zp,
+        effective_scales: f_scales
+            .iter()
+            .map(|&fs| in_scale as f64 * fs as f64 / out_scale as f64)
+            .collect(),
+        act_min,
+        act_max,
+    })
 }
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
@@ -142,17 +196,7 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             op.expect_dtype(weights, &[input.dtype])?;
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, output_depth)?;
-            let q = quant_params(
-                &op,
-                MultiplierRule::FullyConnected,
-                input,
-                weights,
-                bias,
-                output,
-                *activation,
-                output_depth,
-                0,
-            )?;
+            let q = fc_quant_params(&op, input, weights, bias, output, *activation, output_depth)?;
             if input.dtype == DType::U8 {
                 Ok(Box::new(FcQ8::<u8> {
                     name: "fully_connected_qu8__scalar",
@@ -187,7 +231,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::fixedpoint::quantize_multiplier;
     use crate::ops::conv::tests::{
         f32_bytes, i32_bytes, i8_bytes, one_op_graph, pt, run_op, tensor,
     };
@@ -239,20 +282,11 @@ mod tests {
             3,
         );
         let op = OpRef::new(&g, 0);
-        let q = quant_params(
-            &op,
-            MultiplierRule::FullyConnected,
-            &g.tensors[0],
-            &g.tensors[1],
-            Some(&g.tensors[2]),
-            &g.tensors[3],
-            Activation::None,
-            1,
-            0,
-        )
-        .expect("quant");
+        let t = &g.tensors;
+        let q = fc_quant_params(&op, &t[0], &t[1], Some(&t[2]), &t[3], Activation::None, 1)
+            .expect("quant");
         assert_eq!(q.filter_offset, -2);
-        assert_eq!((q.multipliers[0], q.shifts[0]), quantize_multiplier(0.25));
+        assert_eq!(q.effective_scales, vec![0.25]);
         let (name, out) = run_op(&g, &i8_bytes(&[5, 1, -7, 3]));
         assert_eq!(name, "fully_connected_qi8__scalar");
         // row0: (2*4 + -2*0) + 3 = 11 * 0.25 = 2.75 -> 3 - 3 = 0
@@ -285,4 +319,10 @@ mod tests {
             "{err}"
         );
     }
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("fully_connected.json") > 0);
 }

@@ -260,3 +260,9 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("pool.json") > 0);
+}

@@ -210,3 +210,9 @@ mod tests {
         assert!(err.contains("MEAN") && err.contains("'out'"), "{err}");
     }
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("mean.json") > 0);
+}

@@ -1,13 +1,48 @@
 //! FULLY_CONNECTED reference kernels.
 //!
-//! Mirrors TFLite `reference_ops::FullyConnected` (float32, uint8) and
-//! `reference_integer_ops::FullyConnected` / `FullyConnectedPerChannel` (int8). Weights are
-//! `[O, I]`; the input is read as `[batches, I]` row-major; the output is `[batches, O]`.
+//! Mirrors LiteRT's `reference_ops::FullyConnected` (float32, and uint8 with float scales) and
+//! `reference_integer_ops::FullyConnected` / `FullyConnectedPerChannel` (int8, the overloads
+//! taking float scales), which is what the `kReference` FULLY_CONNECTED kernel of LiteRT 2.x
+//! calls. Unlike conv, these requantize in double precision, not with a fixed-point multiplier:
+//! `acc_scaled = (int32_t)round((double)acc * ((double)in_scale * (double)filter_scale /
+//! (double)out_scale))`. Weights are `[O, I]`; the input is read as `[batches, I]` row-major;
+//! the output is `[batches, O]`.
 
 use crate::model::Activation;
 
-use super::conv::{clamp_f32, QuantParams, Q8};
+use super::conv::{clamp_f32, Q8};
 use super::fixedpoint::activation_range_f32;
+
+/// Requantization of a quantized fully connected op.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcQuantParams {
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// `-weights_zero_point` for per-tensor weights; 0 for per-channel weights (symmetric).
+    pub filter_offset: i32,
+    pub output_offset: i32,
+    /// `(double)in_scale * (double)filter_scale[c] / (double)out_scale`, one per output channel.
+    pub effective_scales: Vec<f64>,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl FcQuantParams {
+    /// Bias add, double-precision rescale with C `round` (half away from zero), offset, clamp.
+    #[inline]
+    pub fn requantize(&self, acc: i32, bias: Option<&[i32]>, c: usize) -> i32 {
+        let mut acc = acc;
+        if let Some(bias) = bias {
+            acc = acc.wrapping_add(bias[c]);
+        }
+        // `as i32` saturates where C++'s cast would be undefined; never reached for 8-bit ops.
+        let scaled = (acc as f64 * self.effective_scales[c]).round() as i32;
+        scaled
+            .wrapping_add(self.output_offset)
+            .max(self.act_min)
+            .min(self.act_max)
+    }
+}
 
 /// Float FC: `total += in[b, d] * w[o, d]` for `d` ascending, then `total + bias`, then clamp.
 #[allow(clippy::too_many_arguments)]
@@ -37,13 +72,13 @@ pub fn fully_connected_f32(
 }
 
 /// Quantized FC: `acc += (w + filter_offset) * (in + input_offset)`, then
-/// [`QuantParams::requantize`] with output channel `o`.
+/// [`FcQuantParams::requantize`] with output channel `o`.
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_q8<T: Q8>(
     batches: usize,
     accum_depth: usize,
     output_depth: usize,
-    q: &QuantParams,
+    q: &FcQuantParams,
     input: &[T],
     weights: &[T],
     bias: Option<&[i32]>,
@@ -67,7 +102,6 @@ pub fn fully_connected_q8<T: Q8>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::fixedpoint::quantize_multiplier;
 
     #[test]
     fn float_two_batches_relu() {
@@ -90,13 +124,11 @@ mod tests {
 
     #[test]
     fn uint8_offsets_and_rounding() {
-        let (m, s) = quantize_multiplier(1.0 / 3.0);
-        let q = QuantParams {
+        let q = FcQuantParams {
             input_offset: -127,
             filter_offset: -128,
             output_offset: 128,
-            multipliers: vec![m],
-            shifts: vec![s],
+            effective_scales: vec![1.0 / 3.0],
             act_min: 0,
             act_max: 255,
         };
@@ -110,14 +142,11 @@ mod tests {
 
     #[test]
     fn int8_per_channel() {
-        let (m0, s0) = quantize_multiplier(0.5);
-        let (m1, s1) = quantize_multiplier(0.125);
-        let q = QuantParams {
+        let q = FcQuantParams {
             input_offset: 3,
             filter_offset: 0,
             output_offset: 0,
-            multipliers: vec![m0, m1],
-            shifts: vec![s0, s1],
+            effective_scales: vec![0.5, 0.125],
             act_min: -128,
             act_max: 127,
         };
@@ -131,5 +160,21 @@ mod tests {
         fully_connected_q8(1, 2, 2, &q, &input, &weights, None, &mut out);
         // ch0: 10*0.5 = 5; ch1: -50 * 0.125 = -6.25 -> -6
         assert_eq!(out, [5, -6]);
+    }
+
+    #[test]
+    fn double_rounding_regression_fc_uint8_half_case() {
+        // LiteRT case: acc -5984 * 0.0099431... = -59.4995 rounds to -59 in double; the
+        // fixed-point MultiplyByQuantizedMultiplier path would give -60 (double rounding).
+        let eff = 0.011_715_796_f32 as f64 * 0.032_864_984_f32 as f64 / 0.038_724_307_f32 as f64;
+        let q = FcQuantParams {
+            input_offset: 0,
+            filter_offset: 0,
+            output_offset: 132,
+            effective_scales: vec![eff],
+            act_min: 0,
+            act_max: 255,
+        };
+        assert_eq!(q.requantize(-5984, None, 0), 73);
     }
 }
