@@ -7,6 +7,7 @@ tests/data/ops/<op>.json. The Rust unit tests in src/ops/*.rs rebuild the same g
 spotter's IR, run the prepared kernel and require bit-identical outputs.
 
     python3 scripts/goldens/op_cases.py            # regenerate all
+    SPOTTER_OP_CASES_SCALE=10 python3 ...          # 10x more cases (local stress run only)
 """
 import json
 import os
@@ -315,7 +316,8 @@ def mean(rng, dtype, same_quant):
 
 
 def main():
-    rng = random.Random(20240601)
+    rng = random.Random(int(os.environ.get("SPOTTER_OP_CASES_SEED", "20240601")))
+    scale = int(os.environ.get("SPOTTER_OP_CASES_SCALE", "1"))
     os.makedirs(OUT_DIR, exist_ok=True)
     plans = {
         "conv2d": [("CONV_2D", d, pc) for d, pc in
@@ -333,7 +335,7 @@ def main():
         cases = []
         for op_name, dtype, flag in plan:
             made = 0
-            while made < (30 if op_name == "FULLY_CONNECTED" else 12):
+            while made < scale * (30 if op_name == "FULLY_CONNECTED" else 12):
                 if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                     spec = conv_like(rng, op_name, dtype, flag)
                 elif op_name == "FULLY_CONNECTED":
