@@ -1,6 +1,7 @@
 //! Subcommands. Exit status contract: 0 ok; 2 bad arguments or an unreadable/invalid model;
 //! 1 any other runtime error.
 
+mod bench;
 mod detect;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Detect objects in images; print JSON lines or a table, optionally write annotated images.
     Detect(detect::Args),
+    /// Measure inference latency of a model (no image decode), optionally per op.
+    Bench(bench::Args),
 }
 
 /// Exit codes.
@@ -56,6 +59,7 @@ pub fn main() -> i32 {
     let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
