@@ -12,7 +12,7 @@ use crate::kernels::reference::fixedpoint::{
     activation_range_f32, activation_range_quantized, quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
 };
-use crate::model::{Activation, DType, Graph, OpKind};
+use crate::model::{DType, Graph, OpKind};
 
 use super::util::{f32s, f32s_mut, i8s, i8s_mut, OpRef};
 use super::{Kernel, RunCtx};
@@ -138,7 +138,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             (m, if dt == DType::U8 { "qu8" } else { "qi8" })
         }
     };
-    let _ = Activation::None;
     Ok(Box::new(Binary {
         name: format!("{opname}_{tag}__scalar"),
         dtype: in1.dtype,
