@@ -1,0 +1,1 @@
+//! Cameras through `nokhwa` (feature `nokhwa`, off by default) for OSes without V4L2.
