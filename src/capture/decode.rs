@@ -84,7 +84,9 @@ mod tests {
 
     fn sample() -> RgbImage {
         let (width, height) = (8, 4);
-        let data = (0..width * height * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let data = (0..width * height * 3)
+            .map(|i| (i * 7 % 256) as u8)
+            .collect();
         RgbImage {
             width,
             height,
@@ -109,7 +111,12 @@ mod tests {
 
     #[test]
     fn garbage_and_truncation_are_corrupt_not_panics() {
-        for bytes in [&b""[..], b"hello world", &[0xFF, 0xD8, 0xFF][..], b"\x89PNG\r\n\x1a\n"] {
+        for bytes in [
+            &b""[..],
+            b"hello world",
+            &[0xFF, 0xD8, 0xFF][..],
+            b"\x89PNG\r\n\x1a\n",
+        ] {
             match decode_bytes(bytes, "x") {
                 Err(CaptureError::Corrupt { source_name, .. }) => assert_eq!(source_name, "x"),
                 other => panic!("expected Corrupt, got {other:?}"),

@@ -141,7 +141,10 @@ mod tests {
             other => panic!("expected Corrupt for c.jpg, got {other:?}"),
         }
         let f = s.next_frame().expect("d").expect("frame");
-        assert_eq!(f.seq, 2, "sequence numbers have no gaps for delivered frames");
+        assert_eq!(
+            f.seq, 2,
+            "sequence numbers have no gaps for delivered frames"
+        );
         assert!(f.image.data[0].abs_diff(200) <= 3);
         assert!(s.next_frame().expect("end").is_none());
         let _ = std::fs::remove_dir_all(&d);
@@ -162,7 +165,10 @@ mod tests {
         std::fs::write(bad.join("x.jpg"), b"junk").expect("write");
         let mut s = FileSource::open(&bad, true).expect("open");
         assert!(s.next_frame().is_err());
-        assert!(s.next_frame().expect("end").is_none(), "no endless loop over corrupt files");
+        assert!(
+            s.next_frame().expect("end").is_none(),
+            "no endless loop over corrupt files"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

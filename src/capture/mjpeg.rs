@@ -155,7 +155,10 @@ pub enum Event {
     End,
     /// Bytes that were not a well-formed part were skipped while resynchronising (`what`
     /// says why); parsing goes on at the next boundary.
-    Skipped { bytes: usize, what: String },
+    Skipped {
+        bytes: usize,
+        what: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -363,7 +366,11 @@ impl MultipartParser {
                             return None;
                         };
                         // `at` is the '\n' before the marker; drop a CR before it too.
-                        let body_end = if at > 0 && avail[at - 1] == b'\r' { at - 1 } else { at };
+                        let body_end = if at > 0 && avail[at - 1] == b'\r' {
+                            at - 1
+                        } else {
+                            at
+                        };
                         let part = Part {
                             headers: std::mem::take(headers),
                             body: avail[..body_end].to_vec(),
@@ -400,7 +407,9 @@ pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
             .split_once(']')
             .ok_or_else(|| format!("bad IPv6 host in {url:?}"))?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| format!("bad port {p:?} in {url:?}"))?,
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("bad port {p:?} in {url:?}"))?,
             None => 80,
         };
         (h.to_string(), port)
@@ -408,7 +417,8 @@ pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
         match authority.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_string(),
-                p.parse().map_err(|_| format!("bad port {p:?} in {url:?}"))?,
+                p.parse()
+                    .map_err(|_| format!("bad port {p:?} in {url:?}"))?,
             ),
             None => (authority.to_string(), 80),
         }

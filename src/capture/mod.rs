@@ -119,7 +119,9 @@ fn open_camera(path: &Path, opts: &SourceOptions) -> Result<Box<dyn Source>, Cap
 
 #[cfg(all(not(all(target_os = "linux", feature = "v4l2")), feature = "nokhwa"))]
 fn open_camera(path: &Path, opts: &SourceOptions) -> Result<Box<dyn Source>, CaptureError> {
-    Ok(Box::new(nokhwa_source::NokhwaSource::open_path(path, opts)?))
+    Ok(Box::new(nokhwa_source::NokhwaSource::open_path(
+        path, opts,
+    )?))
 }
 
 #[cfg(not(any(all(target_os = "linux", feature = "v4l2"), feature = "nokhwa")))]
@@ -196,7 +198,10 @@ mod tests {
             .err()
             .expect("missing file must fail");
         assert!(matches!(err, CaptureError::Open { .. }));
-        assert!(err.to_string().contains("/nonexistent/spotter/img.jpg"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/spotter/img.jpg"),
+            "{err}"
+        );
 
         let err = open_source("rtsp://cam/stream", &SourceOptions::default())
             .err()

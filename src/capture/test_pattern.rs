@@ -55,7 +55,11 @@ pub fn render(width: usize, height: usize, n: u64) -> RgbImage {
     for y in 0..height.min(4) {
         for x in 0..width {
             let bit = x / 8;
-            let v = if bit < 64 && (n >> bit) & 1 == 1 { 255 } else { 0 };
+            let v = if bit < 64 && (n >> bit) & 1 == 1 {
+                255
+            } else {
+                0
+            };
             data[(y * width + x) * 3..][..3].copy_from_slice(&[v, v, v]);
         }
     }
@@ -148,7 +152,7 @@ mod tests {
 
     #[test]
     fn paced_source_counts_frames() {
-        let mut s = TestPattern::new(16, 16, 200).expect("open");
+        let mut s = TestPattern::new(64, 16, 200).expect("open");
         let t0 = Instant::now();
         for seq in 0..5 {
             let f = s.next_frame().expect("ok").expect("frame");

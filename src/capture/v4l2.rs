@@ -57,9 +57,11 @@ impl PixelFormat {
 
 /// The most preferred format among those a device offers.
 pub fn choose_format(offered: &[[u8; 4]]) -> Option<PixelFormat> {
-    PixelFormat::PREFERENCE
-        .into_iter()
-        .find(|p| offered.iter().any(|f| PixelFormat::from_fourcc(*f) == Some(*p)))
+    PixelFormat::PREFERENCE.into_iter().find(|p| {
+        offered
+            .iter()
+            .any(|f| PixelFormat::from_fourcc(*f) == Some(*p))
+    })
 }
 
 /// The offered size closest to `want` (sum of absolute differences; ties → larger area).
@@ -184,9 +186,7 @@ fn open_device(path: &Path, cfg: &V4l2Config) -> Result<OpenDevice, String> {
                 .filter_map(|fs| match fs.size {
                     v4l::framesize::FrameSizeEnum::Discrete(d) => Some((d.width, d.height)),
                     // Stepwise/continuous: offer its max; S_FMT rounds the request anyway.
-                    v4l::framesize::FrameSizeEnum::Stepwise(s) => {
-                        Some((s.max_width, s.max_height))
-                    }
+                    v4l::framesize::FrameSizeEnum::Stepwise(s) => Some((s.max_width, s.max_height)),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -203,7 +203,10 @@ fn open_device(path: &Path, cfg: &V4l2Config) -> Result<OpenDevice, String> {
     let format = choose_format(&fourccs).ok_or_else(|| {
         format!(
             "device offers none of MJPG, YUYV, NV12 (offers {:?})",
-            describe().iter().map(|(f, _)| f.clone()).collect::<Vec<_>>()
+            describe()
+                .iter()
+                .map(|(f, _)| f.clone())
+                .collect::<Vec<_>>()
         )
     })?;
     let want = (cfg.width.unwrap_or(640), cfg.height.unwrap_or(480));
@@ -345,7 +348,10 @@ impl Source for V4l2Source {
 
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
         if self.dev.is_none() {
-            let wait = self.cfg.reopen_delay.saturating_sub(self.last_open.elapsed());
+            let wait = self
+                .cfg
+                .reopen_delay
+                .saturating_sub(self.last_open.elapsed());
             std::thread::sleep(wait);
             self.reopen()?;
         }
@@ -407,9 +413,18 @@ mod tests {
 
     #[test]
     fn format_preference() {
-        assert_eq!(choose_format(&[*b"YUYV", *b"MJPG"]), Some(PixelFormat::Mjpeg));
-        assert_eq!(choose_format(&[*b"NV12", *b"YUYV"]), Some(PixelFormat::Yuyv));
-        assert_eq!(choose_format(&[*b"H264", *b"NV12"]), Some(PixelFormat::Nv12));
+        assert_eq!(
+            choose_format(&[*b"YUYV", *b"MJPG"]),
+            Some(PixelFormat::Mjpeg)
+        );
+        assert_eq!(
+            choose_format(&[*b"NV12", *b"YUYV"]),
+            Some(PixelFormat::Yuyv)
+        );
+        assert_eq!(
+            choose_format(&[*b"H264", *b"NV12"]),
+            Some(PixelFormat::Nv12)
+        );
         assert_eq!(choose_format(&[*b"H264", *b"GREY"]), None);
     }
 

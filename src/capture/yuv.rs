@@ -162,7 +162,10 @@ mod tests {
         let img = nv12_to_rgb(&src, 2, 2, 0).expect("convert");
         assert_eq!(img.data, [0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255]);
         let red = [81, 81, 81, 81, 90, 240];
-        assert_eq!(nv12_to_rgb(&red, 2, 2, 2).expect("red").data[..3], [255, 0, 0]);
+        assert_eq!(
+            nv12_to_rgb(&red, 2, 2, 2).expect("red").data[..3],
+            [255, 0, 0]
+        );
         assert!(nv12_to_rgb(&src[..5], 2, 2, 0).is_err());
     }
 }
