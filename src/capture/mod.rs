@@ -80,6 +80,7 @@ pub struct SourceOptions {
 /// Open the source a `--source` argument names:
 /// - `/dev/videoN` (any path under `/dev/`): a V4L2 camera (Linux, feature `v4l2`);
 /// - `http://host[:port]/path`: an MJPEG stream (multipart/x-mixed-replace);
+/// - `camera:N`: camera number N (`/dev/videoN` with V4L2, else the `nokhwa` backend);
 /// - `test-pattern`: the synthetic moving pattern;
 /// - an existing directory: its JPEG/PNG images in lexical order;
 /// - anything else: a single image file.
@@ -99,11 +100,32 @@ pub fn open_source(spec: &str, opts: &SourceOptions) -> Result<Box<dyn Source>, 
             "unsupported scheme: only http:// MJPEG streams are supported",
         ));
     }
+    if let Some(n) = spec.strip_prefix("camera:") {
+        let index: u32 = n
+            .parse()
+            .map_err(|_| CaptureError::open(spec, "expected camera:N with N a camera number"))?;
+        return open_camera_index(index, opts);
+    }
     let path = Path::new(spec);
     if spec.starts_with("/dev/") {
         return open_camera(path, opts);
     }
     Ok(Box::new(files::FileSource::open(path, opts.loop_files)?))
+}
+
+#[cfg(all(target_os = "linux", feature = "v4l2"))]
+fn open_camera_index(index: u32, opts: &SourceOptions) -> Result<Box<dyn Source>, CaptureError> {
+    open_camera(Path::new(&format!("/dev/video{index}")), opts)
+}
+
+#[cfg(all(not(all(target_os = "linux", feature = "v4l2")), feature = "nokhwa"))]
+fn open_camera_index(index: u32, opts: &SourceOptions) -> Result<Box<dyn Source>, CaptureError> {
+    Ok(Box::new(nokhwa_source::NokhwaSource::open(index, opts)?))
+}
+
+#[cfg(not(any(all(target_os = "linux", feature = "v4l2"), feature = "nokhwa")))]
+fn open_camera_index(index: u32, opts: &SourceOptions) -> Result<Box<dyn Source>, CaptureError> {
+    open_camera(Path::new(&format!("camera:{index}")), opts)
 }
 
 #[cfg(all(target_os = "linux", feature = "v4l2"))]

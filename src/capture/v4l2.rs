@@ -64,6 +64,15 @@ pub fn choose_format(offered: &[[u8; 4]]) -> Option<PixelFormat> {
     })
 }
 
+/// `v` clamped to `[min, max]` and moved down onto the grid `min + k·step`.
+pub fn snap(v: u32, min: u32, max: u32, step: u32) -> u32 {
+    let v = v.clamp(min, max.max(min));
+    if step <= 1 {
+        return v;
+    }
+    min + (v - min) / step * step
+}
+
 /// The offered size closest to `want` (sum of absolute differences; ties → larger area).
 pub fn choose_size(offered: &[(u32, u32)], want: (u32, u32)) -> Option<(u32, u32)> {
     offered.iter().copied().min_by_key(|&(w, h)| {
@@ -178,15 +187,20 @@ fn open_device(path: &Path, cfg: &V4l2Config) -> Result<OpenDevice, String> {
     let formats = dev
         .enum_formats()
         .map_err(|e| format!("VIDIOC_ENUM_FMT: {}", errno_text(&e)))?;
+    let want = (cfg.width.unwrap_or(640), cfg.height.unwrap_or(480));
     let mut offered = Vec::new();
     for f in &formats {
         let sizes: Vec<(u32, u32)> = match dev.enum_framesizes(f.fourcc) {
             Ok(list) => list
                 .into_iter()
-                .filter_map(|fs| match fs.size {
-                    v4l::framesize::FrameSizeEnum::Discrete(d) => Some((d.width, d.height)),
-                    // Stepwise/continuous: offer its max; S_FMT rounds the request anyway.
-                    v4l::framesize::FrameSizeEnum::Stepwise(s) => Some((s.max_width, s.max_height)),
+                .map(|fs| match fs.size {
+                    v4l::framesize::FrameSizeEnum::Discrete(d) => (d.width, d.height),
+                    // Stepwise/continuous: the wanted size clamped into range and snapped to
+                    // the step grid (S_FMT would round it the same way).
+                    v4l::framesize::FrameSizeEnum::Stepwise(s) => (
+                        snap(want.0, s.min_width, s.max_width, s.step_width),
+                        snap(want.1, s.min_height, s.max_height, s.step_height),
+                    ),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -209,7 +223,6 @@ fn open_device(path: &Path, cfg: &V4l2Config) -> Result<OpenDevice, String> {
                 .collect::<Vec<_>>()
         )
     })?;
-    let want = (cfg.width.unwrap_or(640), cfg.height.unwrap_or(480));
     let sizes = offered
         .iter()
         .find(|(f, _)| PixelFormat::from_fourcc(*f) == Some(format))
@@ -435,6 +448,9 @@ mod tests {
         assert_eq!(choose_size(&s, (300, 300)), Some((320, 240)));
         assert_eq!(choose_size(&s, (1280, 720)), Some((640, 480)));
         assert_eq!(choose_size(&[], (1, 1)), None);
+        assert_eq!(snap(641, 16, 1920, 16), 640);
+        assert_eq!(snap(5000, 16, 1920, 8), 1920);
+        assert_eq!(snap(3, 16, 1920, 0), 16);
     }
 
     #[test]
