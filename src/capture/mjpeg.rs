@@ -306,9 +306,17 @@ impl MultipartParser {
                     };
                     let Some(end) = end else {
                         if avail.len() > MAX_HEAD {
+                            // Resync at the next marker (or drop all but a tail that could be
+                            // the start of one); always consume something, so no livelock.
+                            let keep = self.markers.iter().map(Vec::len).max().unwrap_or(0);
+                            let n = match find_marker(&self.markers, &avail[1..]) {
+                                Some((at, _)) => at + 1,
+                                None => avail.len().saturating_sub(keep).max(1),
+                            };
+                            self.pos += n;
                             self.state = State::Boundary;
                             return Some(Event::Skipped {
-                                bytes: 0,
+                                bytes: n,
                                 what: format!("part headers longer than {MAX_HEAD} bytes"),
                             });
                         }
@@ -737,6 +745,15 @@ mod tests {
         let (got, skipped, _) = feed(&stream, "frame", 5);
         assert_eq!(got, vec![b"ok".to_vec()]);
         assert_eq!(skipped, 1);
+
+        let mut stream = b"--frame\r\n".to_vec();
+        stream.extend(vec![b'a'; 3 * MAX_HEAD]);
+        stream.extend(part(b"ok", true));
+        for step in [1000, 100_000] {
+            let (got, skipped, _) = feed(&stream, "frame", step);
+            assert_eq!(got, vec![b"ok".to_vec()], "step {step}");
+            assert!(skipped >= 1);
+        }
 
         let mut p = MultipartParser::with_max_part("frame", 100);
         p.push(b"--frame\r\n\r\n");
