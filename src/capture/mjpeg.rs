@@ -304,6 +304,7 @@ impl MultipartParser {
                     } else {
                         header_end(avail)
                     };
+                    let end = end.filter(|&e| e <= MAX_HEAD);
                     let Some(end) = end else {
                         if avail.len() > MAX_HEAD {
                             // Resync at the next marker (or drop all but a tail that could be
