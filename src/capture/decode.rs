@@ -1,14 +1,12 @@
 //! JPEG/PNG bytes → [`RgbImage`] for the capture sources.
 //!
-//! Kept local to `capture` so this module does not depend on `vision::image::decode` while that
-//! is written in parallel; the two are to be unified later.
+//! A thin wrapper over [`crate::vision::image::decode_bytes`] (one decoder for files, cameras and
+//! streams, bit-exact with libjpeg-turbo for JPEG) that names the source in errors.
 
 use crate::capture::CaptureError;
 use crate::vision::image::RgbImage;
 
-/// Largest image (in pixels) a source will decode; a corrupt or hostile header claiming more is
-/// rejected before any allocation (64 Mpx ≈ 192 MiB of RGB).
-pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+pub use crate::vision::image::MAX_PIXELS;
 
 /// Decode a JPEG or PNG held in `bytes` into RGB8. `what` names the origin (file path, URL,
 /// device) for the error. Any other format, a truncated or corrupt file → `CaptureError::Corrupt`.
@@ -29,23 +27,8 @@ pub fn decode_bytes(bytes: &[u8], what: &str) -> Result<RgbImage, CaptureError> 
             head.join(" ")
         )));
     };
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 4);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| corrupt(format!("{format:?} decode failed: {e}")))?;
-    let rgb = img.to_rgb8();
-    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-    if width == 0 || height == 0 {
-        return Err(corrupt(format!("{format:?} image is {width}x{height}")));
-    }
-    Ok(RgbImage {
-        width,
-        height,
-        data: rgb.into_raw(),
-    })
+    let _ = format;
+    crate::vision::image::decode_bytes(bytes).map_err(corrupt)
 }
 
 /// Encode RGB8 as PNG (tests and the emulator fixtures use it to make known images).

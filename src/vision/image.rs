@@ -47,7 +47,14 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
     if bytes.starts_with(&[0xff, 0xd8]) {
         return decode_jpeg(bytes);
     }
-    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
+    let format = image::guess_format(bytes).map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS as u64 * 4);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| format!("{format:?} decode failed: {e}"))?;
     // `into_rgb8` drops alpha without compositing and replicates gray, like PIL's
     // `.convert("RGB")`; 16-bit channels are scaled to 8 bits.
     let rgb = img.into_rgb8();
@@ -58,8 +65,9 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
     })
 }
 
-/// Largest image we decode (pixels); a header claiming more is treated as corrupt.
-const MAX_PIXELS: usize = 1 << 28;
+/// Largest image we decode (pixels); a corrupt or hostile header claiming more is rejected
+/// before any allocation (64 Mpx ≈ 192 MiB of RGB).
+pub const MAX_PIXELS: usize = 64 * 1024 * 1024;
 
 fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
     // libjpeg only warns about a missing end (and fills the rest with gray); a camera frame or
