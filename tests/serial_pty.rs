@@ -392,3 +392,44 @@ fn port_vanishes_and_returns() {
     drop(socat2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn receiver_not_reading_never_blocks_publish() {
+    let p = pty();
+    let mut o = options(&p.path, SerialFormat::Cobs);
+    o.queue_capacity = 4;
+    o.write_timeout = Duration::from_millis(50);
+    let mut sink = SerialSink::open(o).unwrap();
+    // ~6.5 KB per frame: the pty buffer fills after a few frames and writes start timing out.
+    let big = &awkward_frames()[2];
+    let mut slowest = Duration::ZERO;
+    for n in 0..200 {
+        let mut f = big.clone();
+        f.frame = n;
+        let t = Instant::now();
+        sink.publish(&f).unwrap();
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(50),
+        "publish blocked for {slowest:?}"
+    );
+    assert!(sink.dropped() > 0, "a full queue drops the oldest frames");
+    assert_eq!(sink.outages(), 0, "a stalled receiver is not an outage");
+
+    // The receiver starts reading: later frames arrive intact (a frame cut by a timed-out
+    // write is rejected by its CRC, and the stream resynchronizes at the next delimiter).
+    let reader = Collector::new(p.master);
+    for n in 1000..1003 {
+        let mut f = big.clone();
+        f.frame = n;
+        sink.publish(&f).unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    let got = reader.wait_until(Duration::from_secs(10), "frames after the stall", |b| {
+        decoded_frame_numbers(b).contains(&1002)
+    });
+    let nums = decoded_frame_numbers(&got);
+    assert!(nums.windows(2).all(|w| w[0] < w[1]), "{nums:?}");
+    sink.close().unwrap();
+}
