@@ -433,3 +433,28 @@ fn receiver_not_reading_never_blocks_publish() {
     assert!(nums.windows(2).all(|w| w[0] < w[1]), "{nums:?}");
     sink.close().unwrap();
 }
+
+#[test]
+fn close_with_a_stalled_receiver_is_prompt() {
+    let p = pty();
+    let mut o = options(&p.path, SerialFormat::Cobs);
+    o.queue_capacity = 64;
+    o.write_timeout = Duration::from_millis(100);
+    let mut sink = SerialSink::open(o).unwrap();
+    for n in 0..64 {
+        let mut f = awkward_frames()[2].clone();
+        f.frame = n;
+        sink.publish(&f).unwrap();
+    }
+    thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    sink.close().unwrap();
+    // At most one timed-out write plus the one in flight, not one per queued message.
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "close took {:?}",
+        t.elapsed()
+    );
+    assert!(sink.dropped() > 0);
+    drop(p.master);
+}

@@ -434,9 +434,9 @@ impl Sink for SerialSink {
         Ok(())
     }
 
-    /// Stops accepting frames, lets the writer send what is queued if the port is up (each
-    /// write bounded by `write_timeout`), and joins it. Queued frames are discarded if the port
-    /// is away.
+    /// Stops accepting frames, lets the writer send what is queued if the port is up and taking
+    /// bytes, and joins it. Queued frames are discarded (and counted as dropped) if the port is
+    /// away or a write times out, so closing takes at most about one `write_timeout`.
     fn close(&mut self) -> Result<(), SinkError> {
         self.shutdown();
         Ok(())
@@ -485,7 +485,9 @@ impl Writer {
         self.attach(initial);
         let mut next_attempt = Instant::now();
         loop {
-            if self.port.is_none() && Instant::now() >= next_attempt {
+            // No reopening once closing: queued messages are then dropped, not waited for.
+            let closing = self.shared.lock().closing;
+            if self.port.is_none() && !closing && Instant::now() >= next_attempt {
                 match open_port(&self.options) {
                     Ok(p) => {
                         log::info!("serial port {}: reopened, resuming", self.options.path);
@@ -537,6 +539,12 @@ impl Writer {
                         "serial port {}: write timed out, message dropped",
                         self.options.path
                     );
+                    // Closing: do not spend a timeout on each remaining message of a receiver
+                    // that is not reading; the loop drops them on the next pass.
+                    if self.shared.lock().closing {
+                        self.port = None;
+                        self.shared.connected.store(false, Ordering::Relaxed);
+                    }
                 }
                 Err(WriteFailure::Gone(e)) => {
                     self.shared.dropped.fetch_add(1, Ordering::Relaxed);
