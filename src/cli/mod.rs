@@ -1,12 +1,17 @@
 //! Subcommands. Exit status contract: 0 ok; 2 bad arguments or an unreadable/invalid model;
 //! 1 any other runtime error.
 
+mod bench;
 mod detect;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "spotter", version, about = "Lean edge inference runtime for int8 detectors")]
+#[command(
+    name = "spotter",
+    version,
+    about = "Lean edge inference runtime for int8 detectors"
+)]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace); also RUST_LOG.
     #[arg(long, global = true, default_value = "warn")]
@@ -19,6 +24,8 @@ struct Cli {
 enum Command {
     /// Detect objects in images; print JSON lines or a table, optionally write annotated images.
     Detect(detect::Args),
+    /// Measure inference latency of a model (no image decode), optionally per op.
+    Bench(bench::Args),
 }
 
 /// Exit codes.
@@ -53,9 +60,12 @@ pub fn main() -> i32 {
         }
     };
     let env = env_logger::Env::default().default_filter_or(&cli.log);
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

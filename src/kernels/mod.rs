@@ -5,3 +5,7 @@
 //! results.
 
 pub mod reference;
+
+pub mod isa;
+
+pub use isa::Isa;

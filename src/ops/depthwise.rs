@@ -1,13 +1,252 @@
-//! (to be written)
+//! DEPTHWISE_CONV_2D preparation: float32, uint8 (per-tensor), int8 (per-tensor or
+//! per-channel on the filter's last axis). Quantization as TFLite `depthwise_conv.cc` Prepare
+//! (see [`super::conv`]); the depth multiplier is `filter_channels / input_channels`, and a
+//! non-zero `depth_multiplier` option must agree with it.
+
+use bytemuck::Pod;
 
 use crate::error::ModelError;
-use crate::model::Graph;
+use crate::kernels::reference::conv::{ConvGeometry, QuantParams, Q8};
+use crate::kernels::reference::depthwise as kdw;
+use crate::model::{Activation, DType, Graph, OpKind, Quant};
 
-use super::Kernel;
+use super::conv::{check_bias, geometry, quant_params, Operand};
+use super::util::OpRef;
+use super::{Kernel, RunCtx};
+
+struct DepthwiseF32 {
+    geom: ConvGeometry,
+    multiplier: usize,
+    activation: Activation,
+    filter: Operand<f32>,
+    bias: Operand<f32>,
+    macs: u64,
+}
+
+impl Kernel for DepthwiseF32 {
+    fn name(&self) -> &str {
+        "depthwise_f32__scalar"
+    }
+    fn macs(&self) -> u64 {
+        self.macs
+    }
+    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        kdw::depthwise_f32(
+            &self.geom,
+            self.multiplier,
+            self.activation,
+            bytemuck::cast_slice(inputs[0]),
+            self.filter.get(inputs).unwrap_or(&[]),
+            self.bias.get(inputs),
+            bytemuck::cast_slice_mut(outputs[0]),
+        );
+    }
+}
+
+struct DepthwiseQ8<T> {
+    name: &'static str,
+    geom: ConvGeometry,
+    multiplier: usize,
+    q: QuantParams,
+    filter: Operand<T>,
+    bias: Operand<i32>,
+    macs: u64,
+}
+
+impl<T: Q8 + Pod> Kernel for DepthwiseQ8<T> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn macs(&self) -> u64 {
+        self.macs
+    }
+    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        kdw::depthwise_q8::<T>(
+            &self.geom,
+            self.multiplier,
+            &self.q,
+            bytemuck::cast_slice(inputs[0]),
+            self.filter.get(inputs).unwrap_or(&[]),
+            self.bias.get(inputs),
+            bytemuck::cast_slice_mut(outputs[0]),
+        );
+    }
+}
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
-    Err(ModelError::invalid_op(
-        graph.op_label(index),
-        "not implemented yet",
-    ))
+    let op = OpRef::new(graph, index);
+    let OpKind::DepthwiseConv2D {
+        conv: opts,
+        depth_multiplier,
+    } = &op.op.kind
+    else {
+        return Err(op.err("not a DEPTHWISE_CONV_2D op"));
+    };
+    let input = op.input(0)?;
+    let filter = op.input(1)?;
+    let bias = op.opt_input(2);
+    let output = op.output(0)?;
+    op.expect_rank(filter, 4)?;
+    op.expect_rank(input, 4)?;
+    let [one, kh, kw, out_c] = [
+        filter.shape[0],
+        filter.shape[1],
+        filter.shape[2],
+        filter.shape[3],
+    ];
+    let in_c = input.shape[3];
+    if one != 1 || in_c == 0 || out_c % in_c != 0 {
+        return Err(op.err(format!(
+            "weights '{}' have shape {:?}; expected [1, KH, KW, {in_c} * multiplier]",
+            filter.name, filter.shape
+        )));
+    }
+    let multiplier = out_c / in_c;
+    if *depth_multiplier != 0 && *depth_multiplier != multiplier {
+        return Err(op.err(format!(
+            "depth_multiplier {depth_multiplier} disagrees with weights '{}' {:?} and input \
+             channels {in_c}",
+            filter.name, filter.shape
+        )));
+    }
+    let geom = geometry(&op, input, output, opts, kh, kw, out_c)?;
+    let macs = (geom.output_len() * kh * kw) as u64;
+    match input.dtype {
+        DType::F32 => {
+            op.expect_dtype(filter, &[DType::F32])?;
+            op.expect_dtype(output, &[DType::F32])?;
+            check_bias(&op, bias, DType::F32, out_c)?;
+            Ok(Box::new(DepthwiseF32 {
+                geom,
+                multiplier,
+                activation: opts.activation,
+                filter: Operand::from_input(&op, 1),
+                bias: Operand::from_input(&op, 2),
+                macs,
+            }))
+        }
+        DType::U8 | DType::I8 => {
+            op.expect_dtype(filter, &[input.dtype])?;
+            op.expect_dtype(output, &[input.dtype])?;
+            check_bias(&op, bias, DType::I32, out_c)?;
+            let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 3)?;
+            if input.dtype == DType::U8 {
+                Ok(Box::new(DepthwiseQ8::<u8> {
+                    name: "depthwise_qu8__scalar",
+                    geom,
+                    multiplier,
+                    q,
+                    filter: Operand::from_input(&op, 1),
+                    bias: Operand::from_input(&op, 2),
+                    macs,
+                }))
+            } else {
+                let per_channel = matches!(&filter.quant,
+                    Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
+                Ok(Box::new(DepthwiseQ8::<i8> {
+                    name: if per_channel {
+                        "depthwise_qi8_perchannel__scalar"
+                    } else {
+                        "depthwise_qi8__scalar"
+                    },
+                    geom,
+                    multiplier,
+                    q,
+                    filter: Operand::from_input(&op, 1),
+                    bias: Operand::from_input(&op, 2),
+                    macs,
+                }))
+            }
+        }
+        other => Err(op.err(format!(
+            "input '{}' has unsupported type {other} (expected float32, uint8 or int8)",
+            input.name
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conv2DOptions, Padding};
+    use crate::ops::conv::tests::{
+        f32_bytes, i32_bytes, i8_bytes, one_op_graph, pt, run_op, tensor,
+    };
+
+    fn kind(padding: Padding, stride: usize, dilation: usize, act: Activation, m: usize) -> OpKind {
+        OpKind::DepthwiseConv2D {
+            conv: Conv2DOptions {
+                padding,
+                stride_h: stride,
+                stride_w: stride,
+                dilation_h: dilation,
+                dilation_w: dilation,
+                activation: act,
+            },
+            depth_multiplier: m,
+        }
+    }
+
+    #[test]
+    fn float_dilated_same() {
+        // 3x3 input, 2x2 filter dilation 2, SAME stride 1: effective 3, pad 1.
+        // Filter [[1, 0], [0, 1]] dilated: taps (y-1, x-1) and (y+1, x+1).
+        let g = one_op_graph(
+            kind(Padding::Same, 1, 2, Activation::None, 1),
+            vec![
+                tensor("in", &[1, 3, 3, 1], DType::F32, None, None),
+                tensor(
+                    "w",
+                    &[1, 2, 2, 1],
+                    DType::F32,
+                    None,
+                    Some(f32_bytes(&[1.0, 0.0, 0.0, 1.0])),
+                ),
+                tensor("out", &[1, 3, 3, 1], DType::F32, None, None),
+            ],
+            2,
+        );
+        let input: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let (name, out) = run_op(&g, &f32_bytes(&input));
+        assert_eq!(name, "depthwise_f32__scalar");
+        // (0,0): in(1,1) = 5; (1,1): in(0,0) + in(2,2) = 10; (1,2): in(0,1) = 2; (0,2): none
+        let expected = [5.0, 6.0, 0.0, 8.0, 10.0, 2.0, 0.0, 4.0, 5.0];
+        assert_eq!(out, f32_bytes(&expected));
+    }
+
+    #[test]
+    fn int8_per_channel_multiplier2_relu6() {
+        let w_quant = Some(Quant::PerAxis {
+            axis: 3,
+            scales: vec![1.0, 0.5],
+            zero_points: vec![0, 0],
+        });
+        let g = one_op_graph(
+            kind(Padding::Valid, 1, 1, Activation::Relu6, 2),
+            vec![
+                tensor("in", &[1, 1, 1, 1], DType::I8, pt(0.5, 0), None),
+                tensor(
+                    "w",
+                    &[1, 1, 1, 2],
+                    DType::I8,
+                    w_quant,
+                    Some(i8_bytes(&[3, 7])),
+                ),
+                tensor("b", &[2], DType::I32, None, Some(i32_bytes(&[0, 1]))),
+                tensor("out", &[1, 1, 1, 2], DType::I8, pt(0.25, -10), None),
+            ],
+            3,
+        );
+        let (name, out) = run_op(&g, &i8_bytes(&[4]));
+        assert_eq!(name, "depthwise_qi8_perchannel__scalar");
+        // ch0: 12 * (0.5*1/0.25 = 2) = 24 - 10 = 14; ch1: 29 * 1 = 29 - 10 = 19
+        // Relu6 max = -10 + 24 = 14 -> both clamp to 14.
+        assert_eq!(out, i8_bytes(&[14, 14]));
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref() {
+    assert!(crate::ops::conv::litert_cases::check_file("depthwise.json") > 0);
 }

@@ -23,16 +23,33 @@ pub mod util;
 
 use crate::error::ModelError;
 use crate::model::{Graph, OpKind};
+use crate::runtime::pool::ThreadPool;
 
-/// Shared, read-only state of a run: the thread budget the kernels may use.
-#[derive(Debug, Clone, Copy)]
+/// Shared, read-only state of a run: the threads kernels may use.
+#[derive(Debug, Clone, Default)]
 pub struct RunCtx {
-    pub threads: usize,
+    pool: Option<std::sync::Arc<ThreadPool>>,
 }
 
-impl Default for RunCtx {
-    fn default() -> Self {
-        RunCtx { threads: 1 }
+impl RunCtx {
+    /// A context with `threads` threads in total (1 = the calling thread only).
+    pub fn with_threads(threads: usize) -> RunCtx {
+        RunCtx {
+            pool: (threads > 1).then(|| std::sync::Arc::new(ThreadPool::new(threads))),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.threads())
+    }
+
+    /// Run `f(i)` for `i in 0..tasks` on the pool (or inline with one thread). Tasks must write
+    /// disjoint outputs and compute them exactly as a single-threaded run would.
+    pub fn parallel_for(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        match &self.pool {
+            Some(p) => p.run(tasks, f),
+            None => (0..tasks).for_each(f),
+        }
     }
 }
 

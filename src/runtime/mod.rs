@@ -5,6 +5,7 @@
 //! tensors; nothing is allocated.
 
 mod aligned;
+pub mod pool;
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,9 @@ impl Session {
             }
         }
         if !failures.is_empty() {
-            return Err(ModelError::Invalid { what: failures.join("\n") });
+            return Err(ModelError::Invalid {
+                what: failures.join("\n"),
+            });
         }
 
         let plan = plan::plan(&graph, options.preserve_all_tensors);
@@ -95,18 +98,30 @@ impl Session {
                     .collect(),
             );
             op_outputs.push(
-                op.outputs.iter().map(|o| plan.spans[*o].expect("outputs are planned")).collect(),
+                op.outputs
+                    .iter()
+                    .map(|o| plan.spans[*o].expect("outputs are planned"))
+                    .collect(),
             );
         }
         let arena = AlignedBuf::zeroed(plan.arena_size);
-        let ctx = RunCtx { threads: options.threads.max(1) };
+        let ctx = RunCtx::with_threads(options.threads.max(1));
         log::debug!(
             "session: {} ops, arena {} KiB, {} constants",
             graph.ops.len(),
             plan.arena_size / 1024,
             consts.len()
         );
-        Ok(Session { graph, kernels, op_inputs, op_outputs, consts, plan, arena, ctx })
+        Ok(Session {
+            graph,
+            kernels,
+            op_inputs,
+            op_outputs,
+            consts,
+            plan,
+            arena,
+            ctx,
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -135,7 +150,8 @@ impl Session {
 
     /// Bytes of graph output `i` after `run`.
     pub fn output(&self, i: usize) -> &[u8] {
-        self.tensor_bytes(self.graph.outputs[i]).expect("graph outputs are planned")
+        self.tensor_bytes(self.graph.outputs[i])
+            .expect("graph outputs are planned")
     }
 
     /// Current bytes of any tensor: constants, or arena contents (only meaningful for
@@ -185,7 +201,11 @@ impl Session {
                 *slot = unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) };
             }
             let start = Instant::now();
-            kernel.run(&self.ctx, &ins[..in_locs.len()], &mut outs[..out_spans.len()]);
+            kernel.run(
+                &self.ctx,
+                &ins[..in_locs.len()],
+                &mut outs[..out_spans.len()],
+            );
             observe(index, start.elapsed());
         }
     }

@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Single-op reference cases from LiteRT BUILTIN_REF for spotter's scalar kernels.
+
+Builds one-operator .tflite models in memory (flatbuffers via the `tflite` schema package),
+runs them with ai-edge-litert's reference resolver, and writes JSON cases to
+tests/data/ops/<op>.json. The Rust unit tests in src/ops/*.rs rebuild the same graph in
+spotter's IR, run the prepared kernel and require bit-identical outputs.
+
+    python3 scripts/goldens/op_cases.py            # regenerate all
+    SPOTTER_OP_CASES_SCALE=10 python3 ...          # 10x more cases (local stress run only)
+"""
+import json
+import os
+import random
+import tempfile
+
+import flatbuffers
+import numpy as np
+import tflite as T
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+OUT_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "ops")
+NP = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8, "int32": np.int32}
+TT = {"float32": T.TensorType.FLOAT32, "uint8": T.TensorType.UINT8,
+      "int8": T.TensorType.INT8, "int32": T.TensorType.INT32}
+ACT = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
+PAD = {"same": T.Padding.SAME, "valid": T.Padding.VALID}
+
+
+def _vec(b, start, items, kind):
+    start(b, len(items))
+    for x in reversed(items):
+        getattr(b, "Prepend" + kind)(x)
+    return b.EndVector()
+
+
+def build_model(op_name, options, tensors, inputs, outputs):
+    """tensors: list of dict(name, shape, dtype, quant=None|dict(scales, zero_points, axis),
+    data=None|list). Returns flatbuffer bytes."""
+    b = flatbuffers.Builder(1024)
+    # Buffers: 0 empty, then one per tensor (const data or empty).
+    buf_offsets = []
+    for t in [None] + tensors:
+        data_vec = None
+        if t is not None and t.get("data") is not None:
+            raw = np.asarray(t["data"], dtype=NP[t["dtype"]]).tobytes()
+            b.StartVector(1, len(raw), 16)
+            for byte in reversed(raw):
+                b.PrependUint8(byte)
+            data_vec = b.EndVector()
+        T.BufferStart(b)
+        if data_vec is not None:
+            T.BufferAddData(b, data_vec)
+        buf_offsets.append(T.BufferEnd(b))
+    tensor_offsets = []
+    for i, t in enumerate(tensors):
+        name = b.CreateString(t["name"])
+        shape = _vec(b, T.TensorStartShapeVector, t["shape"], "Int32")
+        q = None
+        if t.get("quant"):
+            qd = t["quant"]
+            sc = _vec(b, T.QuantizationParametersStartScaleVector, qd["scales"], "Float32")
+            zp = _vec(b, T.QuantizationParametersStartZeroPointVector, qd["zero_points"], "Int64")
+            T.QuantizationParametersStart(b)
+            T.QuantizationParametersAddScale(b, sc)
+            T.QuantizationParametersAddZeroPoint(b, zp)
+            T.QuantizationParametersAddQuantizedDimension(b, qd.get("axis", 0))
+            q = T.QuantizationParametersEnd(b)
+        T.TensorStart(b)
+        T.TensorAddShape(b, shape)
+        T.TensorAddType(b, TT[t["dtype"]])
+        T.TensorAddBuffer(b, i + 1)
+        T.TensorAddName(b, name)
+        if q is not None:
+            T.TensorAddQuantization(b, q)
+        tensor_offsets.append(T.TensorEnd(b))
+
+    code, opt_type, opt = builtin_options(b, op_name, options)
+    op_inputs = _vec(b, T.OperatorStartInputsVector, inputs, "Int32")
+    op_outputs = _vec(b, T.OperatorStartOutputsVector, outputs, "Int32")
+    T.OperatorStart(b)
+    T.OperatorAddOpcodeIndex(b, 0)
+    T.OperatorAddInputs(b, op_inputs)
+    T.OperatorAddOutputs(b, op_outputs)
+    T.OperatorAddBuiltinOptionsType(b, opt_type)
+    T.OperatorAddBuiltinOptions(b, opt)
+    operator = T.OperatorEnd(b)
+
+    tvec = _vec(b, T.SubGraphStartTensorsVector, tensor_offsets, "UOffsetTRelative")
+    graph_inputs = [inputs[0]]
+    sg_in = _vec(b, T.SubGraphStartInputsVector, graph_inputs, "Int32")
+    sg_out = _vec(b, T.SubGraphStartOutputsVector, outputs, "Int32")
+    ops = _vec(b, T.SubGraphStartOperatorsVector, [operator], "UOffsetTRelative")
+    T.SubGraphStart(b)
+    T.SubGraphAddTensors(b, tvec)
+    T.SubGraphAddInputs(b, sg_in)
+    T.SubGraphAddOutputs(b, sg_out)
+    T.SubGraphAddOperators(b, ops)
+    sg = T.SubGraphEnd(b)
+
+    T.OperatorCodeStart(b)
+    T.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+    T.OperatorCodeAddBuiltinCode(b, code)
+    T.OperatorCodeAddVersion(b, 1)
+    oc = T.OperatorCodeEnd(b)
+    codes = _vec(b, T.ModelStartOperatorCodesVector, [oc], "UOffsetTRelative")
+    sgs = _vec(b, T.ModelStartSubgraphsVector, [sg], "UOffsetTRelative")
+    bufs = _vec(b, T.ModelStartBuffersVector, buf_offsets, "UOffsetTRelative")
+    desc = b.CreateString("spotter op case")
+    T.ModelStart(b)
+    T.ModelAddVersion(b, 3)
+    T.ModelAddOperatorCodes(b, codes)
+    T.ModelAddSubgraphs(b, sgs)
+    T.ModelAddBuffers(b, bufs)
+    T.ModelAddDescription(b, desc)
+    b.Finish(T.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def builtin_options(b, op_name, o):
+    act = ACT[o.get("activation", "none")]
+    if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if op_name == "CONV_2D":
+            T.Conv2DOptionsStart(b)
+            T.Conv2DOptionsAddPadding(b, PAD[o["padding"]])
+            T.Conv2DOptionsAddStrideH(b, o["stride"][0])
+            T.Conv2DOptionsAddStrideW(b, o["stride"][1])
+            T.Conv2DOptionsAddDilationHFactor(b, o["dilation"][0])
+            T.Conv2DOptionsAddDilationWFactor(b, o["dilation"][1])
+            T.Conv2DOptionsAddFusedActivationFunction(b, act)
+            return T.BuiltinOperator.CONV_2D, T.BuiltinOptions.Conv2DOptions, T.Conv2DOptionsEnd(b)
+        T.DepthwiseConv2DOptionsStart(b)
+        T.DepthwiseConv2DOptionsAddPadding(b, PAD[o["padding"]])
+        T.DepthwiseConv2DOptionsAddStrideH(b, o["stride"][0])
+        T.DepthwiseConv2DOptionsAddStrideW(b, o["stride"][1])
+        T.DepthwiseConv2DOptionsAddDilationHFactor(b, o["dilation"][0])
+        T.DepthwiseConv2DOptionsAddDilationWFactor(b, o["dilation"][1])
+        T.DepthwiseConv2DOptionsAddDepthMultiplier(b, o["depth_multiplier"])
+        T.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
+        return (T.BuiltinOperator.DEPTHWISE_CONV_2D, T.BuiltinOptions.DepthwiseConv2DOptions,
+                T.DepthwiseConv2DOptionsEnd(b))
+    if op_name == "FULLY_CONNECTED":
+        T.FullyConnectedOptionsStart(b)
+        T.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+        T.FullyConnectedOptionsAddKeepNumDims(b, o["keep_num_dims"])
+        return (T.BuiltinOperator.FULLY_CONNECTED, T.BuiltinOptions.FullyConnectedOptions,
+                T.FullyConnectedOptionsEnd(b))
+    if op_name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        T.Pool2DOptionsStart(b)
+        T.Pool2DOptionsAddPadding(b, PAD[o["padding"]])
+        T.Pool2DOptionsAddStrideH(b, o["stride"][0])
+        T.Pool2DOptionsAddStrideW(b, o["stride"][1])
+        T.Pool2DOptionsAddFilterHeight(b, o["filter"][0])
+        T.Pool2DOptionsAddFilterWidth(b, o["filter"][1])
+        T.Pool2DOptionsAddFusedActivationFunction(b, act)
+        code = getattr(T.BuiltinOperator, op_name)
+        return code, T.BuiltinOptions.Pool2DOptions, T.Pool2DOptionsEnd(b)
+    if op_name == "MEAN":
+        T.ReducerOptionsStart(b)
+        T.ReducerOptionsAddKeepDims(b, o["keep_dims"])
+        return T.BuiltinOperator.MEAN, T.BuiltinOptions.ReducerOptions, T.ReducerOptionsEnd(b)
+    raise ValueError(op_name)
+
+
+def run_litert(model_bytes, input0):
+    with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as f:
+        f.write(model_bytes)
+        path = f.name
+    try:
+        it = Interpreter(model_path=path, num_threads=1,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        d = it.get_input_details()[0]
+        it.set_tensor(d["index"], input0)
+        it.invoke()
+        return it.get_tensor(it.get_output_details()[0]["index"])
+    finally:
+        os.unlink(path)
+
+
+def rand_tensor(rng, dtype, shape, lo=None, hi=None):
+    n = int(np.prod(shape))
+    if dtype == "float32":
+        return [round(rng.uniform(-2, 2), 4) for _ in range(n)]
+    lo = {"uint8": 0, "int8": -128, "int32": -2000}[dtype] if lo is None else lo
+    hi = {"uint8": 255, "int8": 127, "int32": 2000}[dtype] if hi is None else hi
+    return [rng.randint(lo, hi) for _ in range(n)]
+
+
+def qparams(rng, dtype):
+    if dtype == "float32":
+        return None
+    scale = float(np.float32(rng.uniform(0.005, 0.05)))
+    zp = rng.randint(100, 156) if dtype == "uint8" else rng.randint(-20, 20)
+    return {"scales": [scale], "zero_points": [zp], "axis": 0}
+
+
+def conv_like(rng, op_name, dtype, per_channel):
+    n = rng.choice([1, 2])
+    ih, iw = rng.randint(3, 8), rng.randint(3, 8)
+    ic = rng.randint(1, 4)
+    kh, kw = rng.randint(1, 3), rng.randint(1, 3)
+    stride = [rng.randint(1, 2), rng.randint(1, 2)]
+    dilation = [rng.randint(1, 2), rng.randint(1, 2)]
+    padding = rng.choice(["same", "valid"])
+    act = rng.choice(list(ACT))
+    if op_name == "CONV_2D":
+        oc = rng.randint(1, 4)
+        fshape, axis, mult = [oc, kh, kw, ic], 0, 1
+    else:
+        mult = rng.randint(1, 2)
+        oc = ic * mult
+        fshape, axis = [1, kh, kw, oc], 3
+
+    def out_size(i, k, s, d):
+        e = (k - 1) * d + 1
+        return (i + s - 1) // s if padding == "same" else (i + s - e) // s
+    oh, ow = out_size(ih, kh, stride[0], dilation[0]), out_size(iw, kw, stride[1], dilation[1])
+    if oh <= 0 or ow <= 0:
+        return None
+    iq, oq = qparams(rng, dtype), qparams(rng, dtype)
+    if dtype == "float32":
+        fq, bq, bdt = None, None, "float32"
+    else:
+        if per_channel:
+            scales = [float(np.float32(rng.uniform(0.002, 0.02))) for _ in range(oc)]
+            fq = {"scales": scales, "zero_points": [0] * oc, "axis": axis}
+        else:
+            fq = qparams(rng, dtype)
+            if dtype == "int8":
+                fq["zero_points"] = [0]
+        bq = {"scales": [float(np.float32(iq["scales"][0] * s)) for s in fq["scales"]],
+              "zero_points": [0] * len(fq["scales"]), "axis": 0}
+        bdt = "int32"
+    tensors = [
+        {"name": "input", "shape": [n, ih, iw, ic], "dtype": dtype, "quant": iq},
+        {"name": "filter", "shape": fshape, "dtype": dtype, "quant": fq,
+         "data": rand_tensor(rng, dtype, fshape)},
+        {"name": "bias", "shape": [oc], "dtype": bdt, "quant": bq,
+         "data": rand_tensor(rng, bdt, [oc])},
+        {"name": "output", "shape": [n, oh, ow, oc], "dtype": dtype, "quant": oq},
+    ]
+    opts = {"padding": padding, "stride": stride, "dilation": dilation, "activation": act,
+            "depth_multiplier": mult}
+    return opts, tensors, [0, 1, 2], [3]
+
+
+def fully_connected(rng, dtype, per_channel):
+    keep = rng.choice([True, False])
+    shape = rng.choice([[2, 5], [1, 3, 4], [2, 2, 3]])
+    idepth, odepth = shape[-1], rng.randint(1, 5)
+    batches = int(np.prod(shape)) // idepth
+    oshape = shape[:-1] + [odepth] if keep else [batches, odepth]
+    iq, oq = qparams(rng, dtype), qparams(rng, dtype)
+    if dtype == "float32":
+        fq, bq, bdt = None, None, "float32"
+    else:
+        if per_channel:
+            scales = [float(np.float32(rng.uniform(0.002, 0.02))) for _ in range(odepth)]
+            fq = {"scales": scales, "zero_points": [0] * odepth, "axis": 0}
+        else:
+            fq = qparams(rng, dtype)
+        bq = {"scales": [float(np.float32(iq["scales"][0] * s)) for s in fq["scales"]],
+              "zero_points": [0] * len(fq["scales"]), "axis": 0}
+        bdt = "int32"
+    tensors = [
+        {"name": "input", "shape": shape, "dtype": dtype, "quant": iq},
+        {"name": "weights", "shape": [odepth, idepth], "dtype": dtype, "quant": fq,
+         "data": rand_tensor(rng, dtype, [odepth, idepth])},
+        {"name": "bias", "shape": [odepth], "dtype": bdt, "quant": bq,
+         "data": rand_tensor(rng, bdt, [odepth])},
+        {"name": "output", "shape": oshape, "dtype": dtype, "quant": oq},
+    ]
+    return ({"keep_num_dims": keep, "activation": rng.choice(list(ACT))}, tensors, [0, 1, 2], [3])
+
+
+def pool(rng, dtype):
+    n, ih, iw, c = rng.choice([1, 2]), rng.randint(2, 7), rng.randint(2, 7), rng.randint(1, 3)
+    k = [rng.randint(1, 3), rng.randint(1, 3)]
+    stride = [rng.randint(1, 2), rng.randint(1, 2)]
+    padding = rng.choice(["same", "valid"])
+
+    def out_size(i, kk, s):
+        return (i + s - 1) // s if padding == "same" else (i + s - kk) // s
+    oh, ow = out_size(ih, k[0], stride[0]), out_size(iw, k[1], stride[1])
+    if oh <= 0 or ow <= 0:
+        return None
+    q = qparams(rng, dtype)
+    tensors = [
+        {"name": "input", "shape": [n, ih, iw, c], "dtype": dtype, "quant": q},
+        {"name": "output", "shape": [n, oh, ow, c], "dtype": dtype, "quant": q},
+    ]
+    opts = {"padding": padding, "stride": stride, "filter": k,
+            "activation": rng.choice(list(ACT))}
+    return opts, tensors, [0], [1]
+
+
+def mean(rng, dtype, same_quant):
+    shape = rng.choice([[1, 4, 3, 2], [2, 3, 5], [3, 4], [1, 7, 7, 3]])
+    rank = len(shape)
+    k = rng.randint(1, rank)
+    axes = rng.sample(range(rank), k)
+    axes = [a - rank if rng.random() < 0.3 else a for a in axes]
+    keep = rng.choice([True, False])
+    norm = sorted(set(a % rank for a in axes))
+    oshape = [1 if d in norm else s for d, s in enumerate(shape)] if keep else \
+        [s for d, s in enumerate(shape) if d not in norm]
+    iq = qparams(rng, dtype)
+    oq = iq if same_quant else qparams(rng, dtype)
+    tensors = [
+        {"name": "input", "shape": shape, "dtype": dtype, "quant": iq},
+        {"name": "axis", "shape": [len(axes)], "dtype": "int32", "quant": None, "data": axes},
+        {"name": "output", "shape": oshape, "dtype": dtype, "quant": oq},
+    ]
+    return {"keep_dims": keep}, tensors, [0, 1], [2]
+
+
+def main():
+    rng = random.Random(int(os.environ.get("SPOTTER_OP_CASES_SEED", "20240601")))
+    scale = int(os.environ.get("SPOTTER_OP_CASES_SCALE", "1"))
+    os.makedirs(OUT_DIR, exist_ok=True)
+    plans = {
+        "conv2d": [("CONV_2D", d, pc) for d, pc in
+                   [("float32", False), ("uint8", False), ("int8", False), ("int8", True)]],
+        "depthwise": [("DEPTHWISE_CONV_2D", d, pc) for d, pc in
+                      [("float32", False), ("uint8", False), ("int8", False), ("int8", True)]],
+        "fully_connected": [("FULLY_CONNECTED", d, pc) for d, pc in
+                            [("float32", False), ("uint8", False), ("int8", False),
+                             ("int8", True)]],
+        "pool": [(op, d, False) for op in ("MAX_POOL_2D", "AVERAGE_POOL_2D")
+                 for d in ("float32", "uint8", "int8")],
+        "mean": [("MEAN", d, same) for d in ("float32", "uint8", "int8") for same in (True, False)],
+    }
+    for fname, plan in plans.items():
+        cases = []
+        for op_name, dtype, flag in plan:
+            made = 0
+            while made < scale * (30 if op_name == "FULLY_CONNECTED" else 12):
+                if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                    spec = conv_like(rng, op_name, dtype, flag)
+                elif op_name == "FULLY_CONNECTED":
+                    spec = fully_connected(rng, dtype, flag)
+                elif op_name == "MEAN":
+                    spec = mean(rng, dtype, flag)
+                else:
+                    spec = pool(rng, dtype)
+                if spec is None:
+                    continue
+                opts, tensors, inputs, outputs = spec
+                x = np.asarray(rand_tensor(rng, dtype, tensors[0]["shape"]),
+                               dtype=NP[dtype]).reshape(tensors[0]["shape"])
+                model = build_model(op_name, opts, tensors, inputs, outputs)
+                y = run_litert(model, x)
+                cases.append({"op": op_name, "options": opts, "tensors": tensors,
+                              "inputs": inputs, "outputs": outputs,
+                              "input0": x.flatten().tolist(),
+                              "expected": y.flatten().tolist()})
+                made += 1
+        with open(os.path.join(OUT_DIR, fname + ".json"), "w") as f:
+            json.dump({"generator": "scripts/goldens/op_cases.py",
+                       "litert": "ai-edge-litert 2.3.0 BUILTIN_REF", "cases": cases}, f)
+        print(fname, len(cases))
+
+
+if __name__ == "__main__":
+    main()

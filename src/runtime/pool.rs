@@ -1,0 +1,211 @@
+//! A tiny persistent thread pool for splitting one kernel's work, without allocating per call.
+//!
+//! `run(tasks, f)` calls `f(i)` for every `i` in `0..tasks` across the caller and the workers,
+//! and returns when all calls are done. Workers spin briefly between jobs (ops come back to
+//! back during a frame) and then sleep on a condvar, so an idle pool costs nothing.
+//!
+//! Results never depend on the thread count: kernels split work into tasks that write disjoint
+//! outputs and compute each output exactly as the single-threaded path does.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+type Job = *const (dyn Fn(usize) + Sync);
+
+struct Inner {
+    generation: AtomicU64,
+    /// The current job and its task count. Written only by the caller of `run`, before it
+    /// bumps `generation`; read by workers after they observe the new generation.
+    job: UnsafeCell<(Option<Job>, usize)>,
+    next_task: AtomicUsize,
+    /// Workers that have not finished the current generation yet.
+    active: AtomicUsize,
+    sleepers: AtomicUsize,
+    shutdown: AtomicBool,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+// SAFETY: `job` is written only while no worker reads it (between generations: `run` waits for
+// `active == 0` before returning, and writes the next job before publishing a new generation
+// with release ordering); the job itself is `Sync`.
+unsafe impl Sync for Inner {}
+// SAFETY: as above; the raw job pointer is only dereferenced while the borrow it came from is
+// alive (inside `run`).
+unsafe impl Send for Inner {}
+
+pub struct ThreadPool {
+    inner: Arc<Inner>,
+    workers: Vec<JoinHandle<()>>,
+    /// Serializes `run` callers (the pool runs one job at a time).
+    running: Mutex<()>,
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ThreadPool({} threads)", self.threads())
+    }
+}
+
+const SPIN_ITERATIONS: u32 = 20_000;
+
+impl ThreadPool {
+    /// A pool using `threads` threads in total (the caller counts as one).
+    pub fn new(threads: usize) -> ThreadPool {
+        let inner = Arc::new(Inner {
+            generation: AtomicU64::new(0),
+            job: UnsafeCell::new((None, 0)),
+            next_task: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        });
+        let workers = (1..threads.max(1))
+            .map(|k| {
+                let inner = inner.clone();
+                std::thread::Builder::new()
+                    .name(format!("spotter-kernel-{k}"))
+                    .spawn(move || worker(&inner))
+                    .expect("spawning a kernel thread")
+            })
+            .collect();
+        ThreadPool {
+            inner,
+            workers,
+            running: Mutex::new(()),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// Call `f(i)` for all `i < tasks`, in parallel; returns when every call has returned.
+    pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        if tasks == 0 {
+            return;
+        }
+        if tasks == 1 || self.workers.is_empty() {
+            (0..tasks).for_each(f);
+            return;
+        }
+        let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &*self.inner;
+        // SAFETY: erase the borrow's lifetime; the pointer is used only until `active` drops to
+        // zero below, before this function returns and the borrow ends.
+        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        // SAFETY: no worker reads `job` now: the previous generation finished (active == 0).
+        unsafe { *inner.job.get() = (Some(job), tasks) };
+        inner.next_task.store(0, Ordering::Relaxed);
+        inner.active.store(self.workers.len(), Ordering::Relaxed);
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        if inner.sleepers.load(Ordering::SeqCst) > 0 {
+            let _l = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+            inner.cv.notify_all();
+        }
+        run_tasks(inner, f, tasks);
+        while inner.active.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn run_tasks(inner: &Inner, f: &(dyn Fn(usize) + Sync), tasks: usize) {
+    loop {
+        let i = inner.next_task.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        f(i);
+    }
+}
+
+fn worker(inner: &Inner) {
+    let mut seen = 0u64;
+    loop {
+        // Wait for a new generation: spin first, then sleep.
+        let mut spins = 0;
+        loop {
+            if inner.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            if inner.generation.load(Ordering::Acquire) != seen {
+                break;
+            }
+            if spins < SPIN_ITERATIONS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut g = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+            inner.sleepers.fetch_add(1, Ordering::SeqCst);
+            while inner.generation.load(Ordering::SeqCst) == seen
+                && !inner.shutdown.load(Ordering::SeqCst)
+            {
+                g = inner.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            inner.sleepers.fetch_sub(1, Ordering::SeqCst);
+            drop(g);
+            spins = 0;
+        }
+        seen = inner.generation.load(Ordering::Acquire);
+        // SAFETY: the caller wrote the job before publishing this generation (SeqCst/Acquire
+        // pair) and keeps it alive until we decrement `active`.
+        let (job, tasks) = unsafe { *inner.job.get() };
+        if let Some(job) = job {
+            // SAFETY: see above; the pointee outlives this use.
+            let f = unsafe { &*job };
+            run_tasks(inner, f, tasks);
+        }
+        inner.active.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _l = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.cv.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_runs_exactly_once() {
+        let pool = ThreadPool::new(3);
+        for tasks in [0usize, 1, 2, 7, 100] {
+            let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(tasks, &|i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn many_back_to_back_jobs_and_sleeping_workers() {
+        let pool = ThreadPool::new(2);
+        let total = AtomicUsize::new(0);
+        for round in 0..2000 {
+            pool.run(4, &|_| {
+                total.fetch_add(1, Ordering::Relaxed);
+            });
+            if round == 1000 {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 8000);
+    }
+}
