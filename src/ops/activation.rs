@@ -240,3 +240,27 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         act,
     }))
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_relu() {
+    assert!(crate::ops::conv::litert_cases::check_file("relu.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_prelu() {
+    assert!(crate::ops::conv::litert_cases::check_file("prelu.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_logistic() {
+    assert!(crate::ops::conv::litert_cases::check_file("logistic.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_softmax() {
+    assert!(crate::ops::conv::litert_cases::check_file("softmax.json") > 0);
+}

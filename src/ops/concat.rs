@@ -186,3 +186,9 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         q_range,
     }))
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_concatenation() {
+    assert!(crate::ops::conv::litert_cases::check_file("concatenation.json") > 0);
+}
