@@ -1,12 +1,13 @@
 //! RELU, RELU6, PRELU, LOGISTIC, SOFTMAX (see [`crate::kernels::reference::activation`]).
 //!
-//! Quantized SOFTMAX (TFLite's fixed-point `reference_ops::Softmax` with
-//! `PreprocessSoftmaxScaling`) is not implemented yet and is rejected by prepare.
+//! Quantized SOFTMAX follows what LiteRT's kReference kernel actually runs: the float lookup
+//! table path (`PopulateSoftmaxLookupTable` + `optimized_ops::Softmax`), see
+//! [`crate::kernels::reference::activation::softmax_quantized_row`].
 
 use crate::error::ModelError;
 use crate::kernels::reference::activation::{
     logistic_f32, logistic_lut, prelu_f32, prelu_quantized, relu_x_bounds, relu_x_quantized,
-    softmax_f32, PreluParams,
+    softmax_f32, softmax_lut, softmax_quantized_row, PreluParams, SoftmaxOut,
 };
 use crate::kernels::reference::broadcast::Broadcast;
 use crate::kernels::reference::fixedpoint::quantize_multiplier;
@@ -32,6 +33,15 @@ enum Act {
     SoftmaxF32 {
         depth: usize,
         beta: f32,
+    },
+    SoftmaxQ {
+        depth: usize,
+        table: Box<[f32; 256]>,
+        out_scale: f32,
+        out_zp: i32,
+        /// Per-row scratch (raw inputs widened, outputs before narrowing), sized in prepare.
+        row: Vec<i32>,
+        res: Vec<i32>,
     },
     PreluF32(Broadcast),
     PreluQ(Broadcast, PreluParams),
@@ -59,7 +69,7 @@ impl Kernel for ActKernel {
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let signed = self.dtype == DType::I8;
         let (qmin, qmax) = qrange(self.dtype);
-        match &self.act {
+        match &mut self.act {
             Act::ReluF32 { six } => {
                 let out = f32s_mut(&mut *outputs[0]);
                 for (o, &x) in out.iter_mut().zip(f32s(inputs[0])) {
@@ -95,6 +105,32 @@ impl Kernel for ActKernel {
             }
             Act::SoftmaxF32 { depth, beta } => {
                 softmax_f32(f32s(inputs[0]), *depth, *beta, f32s_mut(&mut *outputs[0]));
+            }
+            Act::SoftmaxQ {
+                depth,
+                table,
+                out_scale,
+                out_zp,
+                row,
+                res,
+            } => {
+                let kind = if signed {
+                    SoftmaxOut::I8
+                } else {
+                    SoftmaxOut::U8
+                };
+                for (src, dst) in inputs[0]
+                    .chunks_exact(*depth)
+                    .zip(outputs[0].chunks_exact_mut(*depth))
+                {
+                    for (r, &b) in row.iter_mut().zip(src) {
+                        *r = if signed { b as i8 as i32 } else { b as i32 };
+                    }
+                    softmax_quantized_row(row, table, *out_scale, *out_zp, kind, res);
+                    for (d, &q) in dst.iter_mut().zip(res.iter()) {
+                        *d = q as u8; // two's complement byte for int8
+                    }
+                }
             }
             Act::PreluF32(bc) => {
                 let (x, a) = (f32s(inputs[0]), f32s(inputs[1]));
@@ -181,12 +217,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             (a, "logistic")
         }
         OpKind::Softmax { beta } => {
-            if dt != DType::F32 {
-                return Err(op.err(format!(
-                    "quantized ({dt}) SOFTMAX is not supported yet (tensor '{}')",
-                    input.name
-                )));
-            }
             let depth = *input.shape.last().unwrap_or(&1);
             if depth == 0 {
                 return Err(op.err(format!(
@@ -194,7 +224,31 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                     input.name
                 )));
             }
-            (Act::SoftmaxF32 { depth, beta: *beta }, "softmax")
+            let a = if dt == DType::F32 {
+                Act::SoftmaxF32 { depth, beta: *beta }
+            } else {
+                let (si, _) = op.per_tensor_quant(input)?;
+                let (so, zo) = op.per_tensor_quant(out)?;
+                // activations.cc SoftmaxPrepare: int8 output must be zero point -128 and scale
+                // within 0.001/256 of 1/256; uint8 output accepts any parameters.
+                if dt == DType::I8
+                    && (zo != -128 || (so - 1.0 / 256.0).abs() > 0.001 * (1.0 / 256.0))
+                {
+                    return Err(op.err(format!(
+                        "int8 output '{}' must have zero point -128 and scale 1/256, has ({so}, {zo})",
+                        out.name
+                    )));
+                }
+                Act::SoftmaxQ {
+                    depth,
+                    table: Box::new(softmax_lut(si, *beta)),
+                    out_scale: so,
+                    out_zp: zo,
+                    row: vec![0; depth],
+                    res: vec![0; depth],
+                }
+            };
+            (a, "softmax")
         }
         OpKind::Prelu => {
             let alpha = op.input(1)?;

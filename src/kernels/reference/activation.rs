@@ -7,6 +7,10 @@
 //! * Float LOGISTIC: `reference_ops::Logistic<float>` (input clamped to [-100, 100]).
 //! * PRELU: `reference_ops::Prelu` / `BroadcastPrelu4DSlow` (two multipliers).
 //! * Float SOFTMAX: `reference_ops::Softmax(float)`.
+//! * Quantized SOFTMAX (uint8 -> uint8, int8 -> int8): LiteRT's kReference kernel runs
+//!   `optimized_ops::Softmax<In, Out>` over the float table of `PopulateSoftmaxLookupTable`
+//!   (built in Prepare), not the gemmlowp fixed-point `reference_ops::Softmax`. Verified
+//!   against LiteRT 2.3.0: output scale/zero point are honored for uint8.
 
 use super::fixedpoint::multiply_by_quantized_multiplier;
 
@@ -130,6 +134,60 @@ pub fn softmax_f32(input: &[f32], depth: usize, beta: f32, out: &mut [f32]) {
     }
 }
 
+/// TFLite `PopulateSoftmaxLookupTable`: `table[255 - v] = expf(-input_scale * beta * v)` for
+/// `v` in `0..=255` (float32: `scale = -input_scale * beta` is rounded once).
+pub fn softmax_lut(input_scale: f32, beta: f32) -> [f32; 256] {
+    let scale = -input_scale * beta;
+    let mut table = [0f32; 256];
+    for v in 0..=255usize {
+        table[255 - v] = (scale * v as f32).exp();
+    }
+    table
+}
+
+/// Output rounding of the quantized softmax (`QuantizeSoftmaxOutput`, x86 build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftmaxOut {
+    /// uint8 output: `(int32_t)(p + 0.5f)` (truncation after adding a half).
+    U8,
+    /// int8 output: `(int32_t)std::round(p)` (half away from zero).
+    I8,
+}
+
+/// `optimized_ops::Softmax<In, Out>` for one row of raw quantized values `row` (`x` are the raw
+/// values widened to i32: 0..=255 for uint8, -128..=127 for int8). Per row: `max`, the table
+/// slice `table[255 - max + x]` (= `exp(-s * beta * (max - x))`), a sequential float32 sum,
+/// `inv = 1 / (sum * output_scale)`, `q = round(table[..] * inv) + output_zp`, clamped.
+pub fn softmax_quantized_row(
+    row: &[i32],
+    table: &[f32; 256],
+    output_scale: f32,
+    output_zp: i32,
+    kind: SoftmaxOut,
+    out: &mut [i32],
+) {
+    let (qmin, qmax) = match kind {
+        SoftmaxOut::U8 => (0, 255),
+        SoftmaxOut::I8 => (-128, 127),
+    };
+    let max = row.iter().copied().max().unwrap_or(qmin);
+    // Index `255 - max + x` lies in 0..=255: x <= max, and max - x <= 255.
+    let at = |x: i32| table[(255 - max + x) as usize];
+    let mut sum = 0.0f32;
+    for &x in row {
+        sum += at(x);
+    }
+    let inv = 1.0f32 / (sum * output_scale);
+    for (o, &x) in out.iter_mut().zip(row) {
+        let p = at(x) * inv;
+        let q = match kind {
+            SoftmaxOut::U8 => (p + 0.5f32) as i32,
+            SoftmaxOut::I8 => p.round() as i32,
+        } + output_zp;
+        *o = q.clamp(qmin, qmax);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +237,22 @@ mod tests {
         assert_eq!(prelu_quantized(10, 2, &p, -128, 127), 10);
         assert_eq!(prelu_quantized(-10, 2, &p, -128, 127), -5); // -20 * 0.25
         assert_eq!(prelu_quantized(-100, 8, &p, -128, 127), -128);
+    }
+
+    #[test]
+    fn quantized_softmax_uniform_row() {
+        // Four equal inputs: p = 1/4 each; uint8 out (1/256, 0) -> 64; int8 (1/256, -128) -> -64.
+        let table = softmax_lut(0.1, 1.0);
+        assert_eq!(table[255], 1.0);
+        let mut out = [0i32; 4];
+        softmax_quantized_row(&[7; 4], &table, 1.0 / 256.0, 0, SoftmaxOut::U8, &mut out);
+        assert_eq!(out, [64; 4]);
+        softmax_quantized_row(&[-3; 4], &table, 1.0 / 256.0, -128, SoftmaxOut::I8, &mut out);
+        assert_eq!(out, [-64; 4]);
+        // One dominant value saturates at 256 -> clamped to 255 (uint8).
+        let mut o2 = [0i32; 2];
+        softmax_quantized_row(&[255, 0], &table, 1.0 / 256.0, 0, SoftmaxOut::U8, &mut o2);
+        assert_eq!(o2, [255, 0]);
     }
 
     #[test]
