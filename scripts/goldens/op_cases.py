@@ -450,12 +450,14 @@ def pad(rng, dtype, pdtype):
     shape = [rng.randint(1, 4) for _ in range(rank)]
     pads = [[rng.randint(0, 2), rng.randint(0, 2)] for _ in range(rank)]
     q = rand_q(rng, dtype)
+    # LiteRT pads with the output zero point and copies raw values, even if quantization differs.
+    oq = rand_q(rng, dtype) if dtype != "float32" and rng.random() < 0.3 else q
     tensors = [
         {"name": "x", "shape": shape, "dtype": dtype, "quant": q},
         {"name": "paddings", "shape": [rank, 2], "dtype": pdtype, "quant": None,
          "data": [v for p in pads for v in p]},
         {"name": "out", "shape": [s + a + b for s, (a, b) in zip(shape, pads)],
-         "dtype": dtype, "quant": q},
+         "dtype": dtype, "quant": oq},
     ]
     return {}, tensors, [0, 1], [2]
 
@@ -512,13 +514,19 @@ def softmax(rng, dtype):
 
 def resize(rng, op, dtype, flags):
     align, half = flags
-    n, h, w, c = rng.randint(1, 2), rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 3)
-    oh, ow = rng.randint(1, 11), rng.randint(1, 11)
+    if rng.random() < 0.25:  # one wide row: many source positions, float rounding of scales
+        n, h, w, c = 1, 1, rng.randint(20, 90), 1
+        oh, ow = rng.randint(1, 2), rng.randint(7, 130)
+    else:
+        n, h, w, c = rng.randint(1, 2), rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 3)
+        oh, ow = rng.randint(1, 11), rng.randint(1, 11)
     q = rand_q(rng, dtype)
+    # LiteRT copies/interpolates raw values even if the output quantization differs.
+    oq = rand_q(rng, dtype) if dtype != "float32" and rng.random() < 0.2 else q
     tensors = [
         {"name": "x", "shape": [n, h, w, c], "dtype": dtype, "quant": q},
         {"name": "size", "shape": [2], "dtype": "int32", "quant": None, "data": [oh, ow]},
-        {"name": "out", "shape": [n, oh, ow, c], "dtype": dtype, "quant": q},
+        {"name": "out", "shape": [n, oh, ow, c], "dtype": dtype, "quant": oq},
     ]
     return ({"align_corners": align, "half_pixel_centers": half}, tensors, [0, 1], [2])
 
@@ -575,7 +583,10 @@ PLANS = {
     "softmax": [("SOFTMAX", 10, lambda r, d=d: softmax(r, d)) for d in Q8],
     "resize": [(op, 6, lambda r, op=op, d=d, f=f: resize(r, op, d, f))
                for op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") for d in Q8
-               for f in RESIZE_FLAGS],
+               for f in RESIZE_FLAGS]
+    # Nearest neighbor also accepts align_corners together with half_pixel_centers.
+    + [("RESIZE_NEAREST_NEIGHBOR", 3, lambda r, d=d: resize(r, "RESIZE_NEAREST_NEIGHBOR", d,
+                                                           (True, True))) for d in Q8],
     "quantize": [("QUANTIZE", 6, lambda r, s=s, d=d: quantize(r, s, d))
                  for s, d in [("float32", "uint8"), ("float32", "int8"), ("uint8", "int8"),
                               ("int8", "uint8"), ("uint8", "uint8"), ("int8", "int8")]]

@@ -4,7 +4,8 @@
 //! `size` input; a constant `size` that disagrees with the output shape is an error). Source
 //! coordinates are computed once here; see [`crate::kernels::reference::resize`] for which
 //! TFLite function each dtype mirrors. Quantized resizes never requantize: TFLite copies or
-//! interpolates raw values, so input and output must share scale and zero point.
+//! interpolates raw values even when input and output quantization differ (checked against
+//! LiteRT 2.3.0), and so do we.
 
 use crate::error::ModelError;
 use crate::kernels::reference::resize::{
@@ -68,8 +69,12 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         align_corners: flags.0,
         half_pixel_centers: flags.1,
     };
-    if flags.align_corners && flags.half_pixel_centers {
-        return Err(op.err("align_corners and half_pixel_centers cannot both be true"));
+    // resize_bilinear.cc Prepare rejects both flags; resize_nearest_neighbor.cc accepts them
+    // (GetNearestNeighbor rounds, then clamps at 0).
+    if bilinear && flags.align_corners && flags.half_pixel_centers {
+        return Err(op.err(
+            "RESIZE_BILINEAR: if half_pixel_centers is true, align_corners must be false",
+        ));
     }
     let input = op.input(0)?;
     let out = op.output(0)?;
@@ -97,16 +102,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                     size.name, v, out.name, o
                 )));
             }
-        }
-    }
-    if input.dtype.is_q8() {
-        let qi = op.per_tensor_quant(input)?;
-        let qo = op.per_tensor_quant(out)?;
-        if qi != qo {
-            return Err(op.err(format!(
-                "input '{}' quantization {qi:?} differs from output '{}' {qo:?}; resize does not requantize",
-                input.name, out.name
-            )));
         }
     }
     let shape = ResizeShape {

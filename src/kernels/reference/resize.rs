@@ -8,8 +8,8 @@
 //! * nearest neighbor (any element type): `reference_ops::ResizeNearestNeighbor` with
 //!   `GetNearestNeighbor` (float32 scale, floor, or `round` with `align_corners`).
 //!
-//! `align_corners` and `half_pixel_centers` together are rejected by TFLite's Prepare; the
-//! functions here assume at most one of them is set.
+//! `align_corners` and `half_pixel_centers` together are rejected by TFLite's bilinear
+//! Prepare; nearest neighbor accepts both (round, then clamp at 0).
 
 /// Geometry shared by all resize kernels: NHWC input `[batches, in_h, in_w, depth]` to
 /// `[batches, out_h, out_w, depth]`.
@@ -340,5 +340,11 @@ mod tests {
         assert_eq!(nearest_indices(3, 5, ALIGN), [0, 1, 1, 2, 2]);
         // half pixel 4 -> 2: floor((v + .5) * 2) = 1, 3
         assert_eq!(nearest_indices(4, 2, HALF), [1, 3]);
+        // both flags (LiteRT accepts them for nearest neighbor): round((v + .5) * .5)
+        let both = ResizeFlags {
+            align_corners: true,
+            half_pixel_centers: true,
+        };
+        assert_eq!(nearest_indices(2, 3, both), [0, 1, 1]);
     }
 }
