@@ -380,7 +380,8 @@ def rand_q(rng, dtype, lo=0.005, hi=0.05):
 
 
 BCAST = [([1, 3, 4, 2], [2]), ([1, 3, 4, 2], [1, 1, 1, 2]), ([2, 1, 3], [1, 4, 1]),
-         ([4, 1], [3]), ([1, 2, 3, 4], [1]), ([3], [2, 3]), ([2, 3, 1, 2], [3, 4, 1])]
+         ([4, 1], [3]), ([1, 2, 3, 4], [1]), ([3], [2, 3]), ([2, 3, 1, 2], [3, 4, 1]),
+         ([2, 1, 3, 1, 2], [1, 2, 1, 2, 1]), ([1, 2, 1, 2, 1, 3], [2, 1, 2, 1, 1])]
 SAME = [[2, 3, 4], [1, 4, 4, 3], [5], [2, 2, 2, 2], [3, 7]]
 
 
@@ -398,7 +399,8 @@ def binary(rng, op, dtype, broadcast):
     oq = None
     if dtype != "float32":
         a, b = q1["scales"][0], q2["scales"][0]
-        so = (a * b * 128 * rng.uniform(0.3, 2.0)) if op == "MUL" else \
+        # MUL: output multipliers both below and above 1.
+        so = (a * b * rng.choice([128, 128, 4]) * rng.uniform(0.3, 2.0)) if op == "MUL" else \
             (a + b) * rng.uniform(0.6, 1.5)
         oq = qp(so, rand_q(rng, dtype)["zero_points"][0])
     tensors = [
@@ -531,13 +533,18 @@ def resize(rng, op, dtype, flags):
     return ({"align_corners": align, "half_pixel_centers": half}, tensors, [0, 1], [2])
 
 
-def quantize(rng, src, dst):
+def quantize(rng, src, dst, ties=False):
     shape = rng.choice([[2, 3, 4], [17], [1, 4, 4, 2]])
     iq = None if src == "float32" else rand_q(rng, src, 0.01, 0.1)
+    oq = rand_q(rng, dst, 0.01, 0.1)
     tensors = [
         {"name": "x", "shape": shape, "dtype": src, "quant": iq},
-        {"name": "out", "shape": shape, "dtype": dst, "quant": rand_q(rng, dst, 0.01, 0.1)},
+        {"name": "out", "shape": shape, "dtype": dst, "quant": oq},
     ]
+    if ties:  # x / scale lands exactly on .5: pins round-half-away-from-zero
+        oq["scales"] = [0.25]
+        n = int(np.prod(shape))
+        return {}, tensors, [0], [1], [0.125 * rng.randint(-60, 60) for _ in range(n)]
     return {}, tensors, [0], [1]
 
 
@@ -590,6 +597,8 @@ PLANS = {
     "quantize": [("QUANTIZE", 6, lambda r, s=s, d=d: quantize(r, s, d))
                  for s, d in [("float32", "uint8"), ("float32", "int8"), ("uint8", "int8"),
                               ("int8", "uint8"), ("uint8", "uint8"), ("int8", "int8")]]
+    + [("QUANTIZE", 2, lambda r, d=d: quantize(r, "float32", d, ties=True))
+       for d in ("uint8", "int8")]
     + [("DEQUANTIZE", 6, lambda r, s=s, pa=pa: dequantize(r, s, pa))
        for s, pa in [("uint8", False), ("int8", False), ("float16", False), ("int8", True)]],
 }
@@ -611,11 +620,15 @@ def legacy_plans():
 
 
 def make_case(rng, op_name, spec):
-    opts, tensors, inputs, outputs = spec
+    """spec: (options, tensors, inputs, outputs[, values of the non-constant input])."""
+    opts, tensors, inputs, outputs = spec[:4]
     live = [i for i in inputs if tensors[i].get("data") is None]
     assert len(live) <= 1, "one non-constant input at most"
     x = None
-    if live:
+    if len(spec) > 4:
+        t = tensors[live[0]]
+        x = np.asarray(spec[4], dtype=NP[t["dtype"]]).reshape(t["shape"])
+    elif live:
         t = tensors[live[0]]
         x = np.asarray(rand_tensor(rng, t["dtype"], t["shape"]),
                        dtype=NP[t["dtype"]]).reshape(t["shape"])
