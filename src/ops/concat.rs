@@ -190,5 +190,8 @@ fn fused_activation_is_rejected_like_tflite() {
         outputs: vec![2],
     };
     let err = prepare(&g, 0).err().expect("must fail").to_string();
-    assert!(err.contains("CONCATENATION") && err.contains("Relu"), "{err}");
+    assert!(
+        err.contains("CONCATENATION") && err.contains("Relu"),
+        "{err}"
+    );
 }

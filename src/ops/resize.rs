@@ -18,9 +18,18 @@ use super::util::{const_i32, f32s, f32s_mut, i8s, i8s_mut, OpRef};
 use super::{Kernel, RunCtx};
 
 enum Taps {
-    Float { ys: Vec<FloatTap>, xs: Vec<FloatTap> },
-    Int { ys: Vec<IntTap>, xs: Vec<IntTap> },
-    Nearest { ys: Vec<usize>, xs: Vec<usize> },
+    Float {
+        ys: Vec<FloatTap>,
+        xs: Vec<FloatTap>,
+    },
+    Int {
+        ys: Vec<IntTap>,
+        xs: Vec<IntTap>,
+    },
+    Nearest {
+        ys: Vec<usize>,
+        xs: Vec<usize>,
+    },
 }
 
 struct Resize {
@@ -72,9 +81,9 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
     // resize_bilinear.cc Prepare rejects both flags; resize_nearest_neighbor.cc accepts them
     // (GetNearestNeighbor rounds, then clamps at 0).
     if bilinear && flags.align_corners && flags.half_pixel_centers {
-        return Err(op.err(
-            "RESIZE_BILINEAR: if half_pixel_centers is true, align_corners must be false",
-        ));
+        return Err(
+            op.err("RESIZE_BILINEAR: if half_pixel_centers is true, align_corners must be false")
+        );
     }
     let input = op.input(0)?;
     let out = op.output(0)?;

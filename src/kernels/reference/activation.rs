@@ -247,7 +247,14 @@ mod tests {
         let mut out = [0i32; 4];
         softmax_quantized_row(&[7; 4], &table, 1.0 / 256.0, 0, SoftmaxOut::U8, &mut out);
         assert_eq!(out, [64; 4]);
-        softmax_quantized_row(&[-3; 4], &table, 1.0 / 256.0, -128, SoftmaxOut::I8, &mut out);
+        softmax_quantized_row(
+            &[-3; 4],
+            &table,
+            1.0 / 256.0,
+            -128,
+            SoftmaxOut::I8,
+            &mut out,
+        );
         assert_eq!(out, [-64; 4]);
         // One dominant value saturates at 256 -> clamped to 255 (uint8).
         let mut o2 = [0i32; 2];

@@ -219,7 +219,11 @@ pub fn resize_bilinear_i8(
 /// `reference_ops::GetNearestNeighbor` for every output coordinate.
 pub fn nearest_indices(input: usize, output: usize, flags: ResizeFlags) -> Vec<usize> {
     let scale = float_scale(input, output, flags.align_corners);
-    let off = if flags.half_pixel_centers { 0.5f32 } else { 0.0 };
+    let off = if flags.half_pixel_centers {
+        0.5f32
+    } else {
+        0.0
+    };
     (0..output)
         .map(|v| {
             let p = (v as f32 + off) * scale;
