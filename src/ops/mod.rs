@@ -34,7 +34,9 @@ pub struct RunCtx {
 impl RunCtx {
     /// A context with `threads` threads in total (1 = the calling thread only).
     pub fn with_threads(threads: usize) -> RunCtx {
-        RunCtx { pool: (threads > 1).then(|| std::sync::Arc::new(ThreadPool::new(threads))) }
+        RunCtx {
+            pool: (threads > 1).then(|| std::sync::Arc::new(ThreadPool::new(threads))),
+        }
     }
 
     pub fn threads(&self) -> usize {

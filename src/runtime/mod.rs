@@ -60,7 +60,9 @@ impl Session {
             }
         }
         if !failures.is_empty() {
-            return Err(ModelError::Invalid { what: failures.join("\n") });
+            return Err(ModelError::Invalid {
+                what: failures.join("\n"),
+            });
         }
 
         let plan = plan::plan(&graph, options.preserve_all_tensors);
@@ -96,7 +98,10 @@ impl Session {
                     .collect(),
             );
             op_outputs.push(
-                op.outputs.iter().map(|o| plan.spans[*o].expect("outputs are planned")).collect(),
+                op.outputs
+                    .iter()
+                    .map(|o| plan.spans[*o].expect("outputs are planned"))
+                    .collect(),
             );
         }
         let arena = AlignedBuf::zeroed(plan.arena_size);
@@ -107,7 +112,16 @@ impl Session {
             plan.arena_size / 1024,
             consts.len()
         );
-        Ok(Session { graph, kernels, op_inputs, op_outputs, consts, plan, arena, ctx })
+        Ok(Session {
+            graph,
+            kernels,
+            op_inputs,
+            op_outputs,
+            consts,
+            plan,
+            arena,
+            ctx,
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -136,7 +150,8 @@ impl Session {
 
     /// Bytes of graph output `i` after `run`.
     pub fn output(&self, i: usize) -> &[u8] {
-        self.tensor_bytes(self.graph.outputs[i]).expect("graph outputs are planned")
+        self.tensor_bytes(self.graph.outputs[i])
+            .expect("graph outputs are planned")
     }
 
     /// Current bytes of any tensor: constants, or arena contents (only meaningful for
@@ -186,7 +201,11 @@ impl Session {
                 *slot = unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) };
             }
             let start = Instant::now();
-            kernel.run(&self.ctx, &ins[..in_locs.len()], &mut outs[..out_spans.len()]);
+            kernel.run(
+                &self.ctx,
+                &ins[..in_locs.len()],
+                &mut outs[..out_spans.len()],
+            );
             observe(index, start.elapsed());
         }
     }
