@@ -1,13 +1,12 @@
 //! RELU, RELU6, PRELU, LOGISTIC, SOFTMAX (see [`crate::kernels::reference::activation`]).
 //!
-//! Quantized SOFTMAX follows what LiteRT's kReference kernel actually runs: the float lookup
-//! table path (`PopulateSoftmaxLookupTable` + `optimized_ops::Softmax`), see
-//! [`crate::kernels::reference::activation::softmax_quantized_row`].
+//! Quantized SOFTMAX follows what LiteRT's kReference kernel runs: the gemmlowp fixed-point
+//! `reference_ops::Softmax`, see [`crate::kernels::reference::activation::softmax_quantized_row`].
 
 use crate::error::ModelError;
 use crate::kernels::reference::activation::{
     logistic_f32, logistic_lut, prelu_f32, prelu_quantized, relu_x_bounds, relu_x_quantized,
-    softmax_f32, softmax_lut, softmax_quantized_row, PreluParams, SoftmaxOut,
+    softmax_f32, softmax_quantized_row, PreluParams, SoftmaxQuantParams,
 };
 use crate::kernels::reference::broadcast::Broadcast;
 use crate::kernels::reference::fixedpoint::quantize_multiplier;
@@ -36,9 +35,7 @@ enum Act {
     },
     SoftmaxQ {
         depth: usize,
-        table: Box<[f32; 256]>,
-        out_scale: f32,
-        out_zp: i32,
+        params: SoftmaxQuantParams,
         /// Per-row scratch (raw inputs widened, outputs before narrowing), sized in prepare.
         row: Vec<i32>,
         res: Vec<i32>,
@@ -108,17 +105,10 @@ impl Kernel for ActKernel {
             }
             Act::SoftmaxQ {
                 depth,
-                table,
-                out_scale,
-                out_zp,
+                params,
                 row,
                 res,
             } => {
-                let kind = if signed {
-                    SoftmaxOut::I8
-                } else {
-                    SoftmaxOut::U8
-                };
                 for (src, dst) in inputs[0]
                     .chunks_exact(*depth)
                     .zip(outputs[0].chunks_exact_mut(*depth))
@@ -126,7 +116,7 @@ impl Kernel for ActKernel {
                     for (r, &b) in row.iter_mut().zip(src) {
                         *r = if signed { b as i8 as i32 } else { b as i32 };
                     }
-                    softmax_quantized_row(row, table, *out_scale, *out_zp, kind, res);
+                    softmax_quantized_row(row, params, qmin, qmax, res);
                     for (d, &q) in dst.iter_mut().zip(res.iter()) {
                         *d = q as u8; // two's complement byte for int8
                     }
@@ -230,7 +220,8 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                 let (si, _) = op.per_tensor_quant(input)?;
                 let (so, zo) = op.per_tensor_quant(out)?;
                 // activations.cc SoftmaxPrepare: int8 output must be zero point -128 and scale
-                // within 0.001/256 of 1/256; uint8 output accepts any parameters.
+                // within 0.001/256 of 1/256. A uint8 output's parameters are not checked and
+                // not used: the reference kernel always produces (1/256, 0).
                 if dt == DType::I8
                     && (zo != -128 || (so - 1.0 / 256.0).abs() > 0.001 * (1.0 / 256.0))
                 {
@@ -239,11 +230,15 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                         out.name
                     )));
                 }
+                let params = SoftmaxQuantParams::new(*beta, si).ok_or_else(|| {
+                    op.err(format!(
+                        "input '{}' scale {si} times beta {beta} is too small for the fixed-point softmax",
+                        input.name
+                    ))
+                })?;
                 Act::SoftmaxQ {
                     depth,
-                    table: Box::new(softmax_lut(si, *beta)),
-                    out_scale: so,
-                    out_zp: zo,
+                    params,
                     row: vec![0; depth],
                     res: vec![0; depth],
                 }
@@ -317,4 +312,41 @@ fn matches_litert_builtin_ref_logistic() {
 #[test]
 fn matches_litert_builtin_ref_softmax() {
     assert!(crate::ops::conv::litert_cases::check_file("softmax.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn softmax_int8_output_must_be_zp_minus_128_scale_1_256() {
+    use crate::model::{Op, Quant, Tensor};
+    let t = |name: &str, scale: f32, zero_point: i32| Tensor {
+        name: name.into(),
+        shape: vec![1, 6],
+        dtype: DType::I8,
+        quant: Some(Quant::PerTensor { scale, zero_point }),
+        data: None,
+    };
+    let graph = |out: Tensor| Graph {
+        tensors: vec![t("x", 0.1, 0), out],
+        ops: vec![Op {
+            kind: OpKind::Softmax { beta: 1.0 },
+            inputs: vec![Some(0)],
+            outputs: vec![1],
+        }],
+        inputs: vec![0],
+        outputs: vec![1],
+    };
+    // LiteRT: "output->params.zero_point != -128" and "scale not near 1.f / 256".
+    for (scale, zp) in [
+        (1.0 / 256.0, 10),
+        (1.0 / 128.0, -128),
+        (1.002 / 256.0, -128),
+    ] {
+        let err = prepare(&graph(t("out", scale, zp)), 0)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains("SOFTMAX") && err.contains("'out'"), "{err}");
+    }
+    // Within TFLite's 0.001/256 tolerance.
+    assert!(prepare(&graph(t("out", 1.0009 / 256.0, -128)), 0).is_ok());
 }
