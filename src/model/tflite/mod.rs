@@ -19,6 +19,9 @@ use crate::model::{
 use flatbuf::{Buf, FbResult, Table};
 use schema::*;
 
+/// Largest tensor we accept (elements); anything bigger is a corrupt or hostile file.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 30;
+
 /// Load a `.tflite` file.
 pub fn load(path: &Path) -> Result<Graph, ModelError> {
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
@@ -62,7 +65,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Graph, ModelError> {
     }
     // FlatBuffers builders pad the finished buffer to its alignment (>= 4), so a length that is
     // not a multiple of 4 means the file was cut (unless data was appended after the buffer).
-    if bytes.len() % 4 != 0 && !external {
+    if !bytes.len().is_multiple_of(4) && !external {
         return Err(malformed(format!(
             "the file is {} bytes, not a multiple of 4: it looks truncated",
             bytes.len()
@@ -215,7 +218,7 @@ fn read_tensor(
     let elements = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&e| e <= (1usize << 34))
+        .filter(|&e| e <= MAX_TENSOR_ELEMENTS)
         .ok_or_else(|| ctx(format!("shape {shape:?} is absurdly large")))?;
 
     // Constant data: buffer 0 is the empty sentinel; an empty data vector means "activation".
