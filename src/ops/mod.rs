@@ -21,6 +21,9 @@ pub mod resize;
 pub mod shape;
 pub mod util;
 
+#[cfg(test)]
+mod simd_tests;
+
 use crate::error::ModelError;
 use crate::model::{Graph, OpKind};
 use crate::runtime::pool::ThreadPool;
