@@ -1,13 +1,185 @@
-//! (to be written)
+//! ADD and MUL (float32, uint8, int8) with NumPy broadcasting up to rank 6.
+//!
+//! Parameters are derived as in TFLite `add.cc` / `mul.cc` Prepare; see
+//! [`crate::kernels::reference::elementwise`].
 
 use crate::error::ModelError;
-use crate::model::Graph;
+use crate::kernels::reference::broadcast::Broadcast;
+use crate::kernels::reference::elementwise::{
+    add_f32, add_quantized, mul_f32, mul_quantized, QuantAddParams, QuantMulParams,
+};
+use crate::kernels::reference::fixedpoint::{
+    activation_range_f32, activation_range_quantized, quantize_multiplier,
+    quantize_multiplier_smaller_than_one_exp,
+};
+use crate::model::{DType, Graph, OpKind};
 
-use super::Kernel;
+use super::util::{f32s, f32s_mut, i8s, i8s_mut, OpRef};
+use super::{Kernel, RunCtx};
+
+enum Math {
+    AddF32 { lo: f32, hi: f32 },
+    MulF32 { lo: f32, hi: f32 },
+    AddQ(QuantAddParams),
+    MulQ(QuantMulParams),
+}
+
+struct Binary {
+    name: String,
+    dtype: DType,
+    bc: Broadcast,
+    math: Math,
+}
+
+impl Kernel for Binary {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let bc = &self.bc;
+        match (&self.math, self.dtype) {
+            (Math::AddF32 { lo, hi }, _) | (Math::MulF32 { lo, hi }, _) => {
+                let is_add = matches!(self.math, Math::AddF32 { .. });
+                let (a, b) = (f32s(inputs[0]), f32s(inputs[1]));
+                let out = f32s_mut(&mut *outputs[0]);
+                bc.for_each(|o, i, j| {
+                    out[o] = if is_add {
+                        add_f32(a[i], b[j], *lo, *hi)
+                    } else {
+                        mul_f32(a[i], b[j], *lo, *hi)
+                    };
+                });
+            }
+            (math, DType::U8) => {
+                let (a, b) = (inputs[0], inputs[1]);
+                let out = &mut *outputs[0];
+                bc.for_each(|o, i, j| {
+                    let (x, y) = (a[i] as i32, b[j] as i32);
+                    out[o] = match math {
+                        Math::AddQ(p) => add_quantized(x, y, p),
+                        Math::MulQ(p) => mul_quantized(x, y, p),
+                        _ => 0,
+                    } as u8;
+                });
+            }
+            (math, _) => {
+                let (a, b) = (i8s(inputs[0]), i8s(inputs[1]));
+                let out = i8s_mut(&mut *outputs[0]);
+                bc.for_each(|o, i, j| {
+                    let (x, y) = (a[i] as i32, b[j] as i32);
+                    out[o] = match math {
+                        Math::AddQ(p) => add_quantized(x, y, p),
+                        Math::MulQ(p) => mul_quantized(x, y, p),
+                        _ => 0,
+                    } as i8;
+                });
+            }
+        }
+    }
+}
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
-    Err(ModelError::invalid_op(
-        graph.op_label(index),
-        "not implemented yet",
-    ))
+    let op = OpRef::new(graph, index);
+    let (is_add, activation) = match &op.op.kind {
+        OpKind::Add { activation } => (true, *activation),
+        OpKind::Mul { activation } => (false, *activation),
+        other => return Err(op.err(format!("elementwise cannot prepare {}", other.name()))),
+    };
+    let in1 = op.input(0)?;
+    let in2 = op.input(1)?;
+    let out = op.output(0)?;
+    op.expect_dtype(in1, &[DType::F32, DType::U8, DType::I8])?;
+    op.expect_dtype(in2, &[in1.dtype])?;
+    op.expect_dtype(out, &[in1.dtype])?;
+    let bc = Broadcast::new(&in1.shape, &in2.shape, &out.shape).ok_or_else(|| {
+        op.err(format!(
+            "shapes {:?} ('{}') and {:?} ('{}') do not broadcast to output {:?} ('{}')",
+            in1.shape, in1.name, in2.shape, in2.name, out.shape, out.name
+        ))
+    })?;
+    let opname = if is_add { "add" } else { "mul" };
+    let (math, tag) = match in1.dtype {
+        DType::F32 => {
+            let (lo, hi) = activation_range_f32(activation);
+            let m = if is_add {
+                Math::AddF32 { lo, hi }
+            } else {
+                Math::MulF32 { lo, hi }
+            };
+            (m, "f32")
+        }
+        dt => {
+            let (s1, z1) = op.per_tensor_quant(in1)?;
+            let (s2, z2) = op.per_tensor_quant(in2)?;
+            let (so, zo) = op.per_tensor_quant(out)?;
+            let (qmin, qmax) = if dt == DType::U8 {
+                (0, 255)
+            } else {
+                (-128, 127)
+            };
+            let (act_min, act_max) = activation_range_quantized(activation, so, zo, qmin, qmax);
+            let m = if is_add {
+                quant_add_params(s1, z1, s2, z2, so, zo, act_min, act_max)
+            } else {
+                // mul.cc: `double real_multiplier = s1 * s2 / s_out;` evaluated in float.
+                let real = (s1 * s2 / so) as f64;
+                let (output_multiplier, output_shift) = quantize_multiplier(real);
+                Math::MulQ(QuantMulParams {
+                    input1_offset: -z1,
+                    input2_offset: -z2,
+                    output_offset: zo,
+                    output_multiplier,
+                    output_shift,
+                    act_min,
+                    act_max,
+                })
+            };
+            (m, if dt == DType::U8 { "qu8" } else { "qi8" })
+        }
+    };
+    Ok(Box::new(Binary {
+        name: format!("{opname}_{tag}__scalar"),
+        dtype: in1.dtype,
+        bc,
+        math,
+    }))
+}
+
+/// TFLite `add.cc` Prepare for 8-bit: left_shift 20, multipliers relative to twice the larger
+/// input scale. `2 * std::max(float, float)` is a float product, widened to double.
+#[allow(clippy::too_many_arguments)]
+fn quant_add_params(
+    s1: f32,
+    z1: i32,
+    s2: f32,
+    z2: i32,
+    so: f32,
+    zo: i32,
+    act_min: i32,
+    act_max: i32,
+) -> Math {
+    let left_shift = 20;
+    let twice_max_input_scale = (2.0f32 * s1.max(s2)) as f64;
+    let real1 = s1 as f64 / twice_max_input_scale;
+    let real2 = s2 as f64 / twice_max_input_scale;
+    // `(1 << left_shift) * output->params.scale` is int * float = float.
+    let real_out = twice_max_input_scale / (((1i32 << left_shift) as f32 * so) as f64);
+    let (m1, sh1) = quantize_multiplier_smaller_than_one_exp(real1);
+    let (m2, sh2) = quantize_multiplier_smaller_than_one_exp(real2);
+    let (mo, sho) = quantize_multiplier_smaller_than_one_exp(real_out);
+    Math::AddQ(QuantAddParams {
+        left_shift,
+        input1_offset: -z1,
+        input1_multiplier: m1,
+        input1_shift: sh1,
+        input2_offset: -z2,
+        input2_multiplier: m2,
+        input2_shift: sh2,
+        output_offset: zo,
+        output_multiplier: mo,
+        output_shift: sho,
+        act_min,
+        act_max,
+    })
 }

@@ -1,13 +1,207 @@
-//! (to be written)
+//! QUANTIZE (float32 -> uint8/int8, uint8 <-> int8 requantize) and DEQUANTIZE
+//! (uint8/int8 per-tensor, int8 per-axis, float16 -> float32).
 
 use crate::error::ModelError;
-use crate::model::Graph;
+use crate::kernels::reference::fixedpoint::quantize_multiplier;
+use crate::kernels::reference::quantize::{
+    affine_quantize, dequantize, dequantize_per_channel, requantize,
+};
+use crate::model::{DType, Graph, OpKind, Quant};
 
-use super::Kernel;
+use super::util::{f32s, f32s_mut, OpRef};
+use super::{Kernel, RunCtx};
+
+fn qrange(d: DType) -> (i32, i32) {
+    if d == DType::U8 {
+        (0, 255)
+    } else {
+        (-128, 127)
+    }
+}
+
+#[inline]
+fn load(b: u8, signed: bool) -> i32 {
+    if signed {
+        b as i8 as i32
+    } else {
+        b as i32
+    }
+}
+
+enum Q {
+    FromF32 {
+        scale: f32,
+        zp: i32,
+    },
+    Requant {
+        in_zp: i32,
+        out_zp: i32,
+        mult: i32,
+        shift: i32,
+    },
+    Deq {
+        scale: f32,
+        zp: i32,
+    },
+    /// Per-axis: `inner` = product of dims after `axis`, one (scale, zp) per axis index.
+    DeqPerAxis {
+        inner: usize,
+        scales: Vec<f32>,
+        zps: Vec<i32>,
+    },
+    DeqF16,
+}
+
+struct QKernel {
+    name: String,
+    in_signed: bool,
+    out: DType,
+    q: Q,
+}
+
+impl Kernel for QKernel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let (qmin, qmax) = qrange(self.out);
+        let signed = self.in_signed;
+        match &self.q {
+            Q::FromF32 { scale, zp } => {
+                for (o, &x) in outputs[0].iter_mut().zip(f32s(inputs[0])) {
+                    *o = affine_quantize(x, *scale, *zp, qmin, qmax) as u8;
+                }
+            }
+            Q::Requant {
+                in_zp,
+                out_zp,
+                mult,
+                shift,
+            } => {
+                for (o, &b) in outputs[0].iter_mut().zip(inputs[0]) {
+                    *o = requantize(load(b, signed), *in_zp, *out_zp, *mult, *shift, qmin, qmax)
+                        as u8;
+                }
+            }
+            Q::Deq { scale, zp } => {
+                for (o, &b) in f32s_mut(&mut *outputs[0]).iter_mut().zip(inputs[0]) {
+                    *o = dequantize(load(b, signed), *scale, *zp);
+                }
+            }
+            Q::DeqPerAxis { inner, scales, zps } => {
+                let n = scales.len();
+                for (i, (o, &b)) in f32s_mut(&mut *outputs[0])
+                    .iter_mut()
+                    .zip(inputs[0])
+                    .enumerate()
+                {
+                    let c = (i / inner) % n;
+                    *o = dequantize_per_channel(load(b, signed), scales[c], zps[c]);
+                }
+            }
+            Q::DeqF16 => {
+                for (o, h) in f32s_mut(&mut *outputs[0])
+                    .iter_mut()
+                    .zip(inputs[0].chunks_exact(2))
+                {
+                    *o = half::f16::from_bits(u16::from_le_bytes([h[0], h[1]])).to_f32();
+                }
+            }
+        }
+    }
+}
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
-    Err(ModelError::invalid_op(
-        graph.op_label(index),
-        "not implemented yet",
-    ))
+    let op = OpRef::new(graph, index);
+    let input = op.input(0)?;
+    let out = op.output(0)?;
+    if input.num_elements() != out.num_elements() {
+        return Err(op.err(format!(
+            "input '{}' {:?} and output '{}' {:?} differ in size",
+            input.name, input.shape, out.name, out.shape
+        )));
+    }
+    let in_signed = input.dtype == DType::I8;
+    let (q, name) = match &op.op.kind {
+        OpKind::Quantize => {
+            op.expect_dtype(input, &[DType::F32, DType::U8, DType::I8])?;
+            op.expect_dtype(out, &[DType::U8, DType::I8])?;
+            let (so, zo) = op.per_tensor_quant(out)?;
+            if input.dtype == DType::F32 {
+                (
+                    Q::FromF32 { scale: so, zp: zo },
+                    format!("quantize_f32_to_{}__scalar", out.dtype),
+                )
+            } else {
+                let (si, zi) = op.per_tensor_quant(input)?;
+                // quantize.cc: effective scale = (double)s_in / (double)s_out.
+                let (mult, shift) = quantize_multiplier(si as f64 / so as f64);
+                (
+                    Q::Requant {
+                        in_zp: zi,
+                        out_zp: zo,
+                        mult,
+                        shift,
+                    },
+                    format!("requantize_{}_to_{}__scalar", input.dtype, out.dtype),
+                )
+            }
+        }
+        OpKind::Dequantize => {
+            op.expect_dtype(input, &[DType::U8, DType::I8, DType::F16])?;
+            op.expect_dtype(out, &[DType::F32])?;
+            match (input.dtype, &input.quant) {
+                (DType::F16, _) => (Q::DeqF16, "dequantize_f16__scalar".to_string()),
+                (_, Some(Quant::PerTensor { scale, zero_point })) => (
+                    Q::Deq {
+                        scale: *scale,
+                        zp: *zero_point,
+                    },
+                    format!("dequantize_{}__scalar", input.dtype),
+                ),
+                (
+                    DType::I8,
+                    Some(Quant::PerAxis {
+                        axis,
+                        scales,
+                        zero_points,
+                    }),
+                ) => {
+                    let axis = *axis;
+                    if axis >= input.shape.len()
+                        || scales.len() != input.shape[axis]
+                        || zero_points.len() != scales.len()
+                    {
+                        return Err(op.err(format!(
+                            "per-axis quantization of '{}' does not match its shape {:?}",
+                            input.name, input.shape
+                        )));
+                    }
+                    let inner = input.shape[axis + 1..].iter().product::<usize>().max(1);
+                    (
+                        Q::DeqPerAxis {
+                            inner,
+                            scales: scales.clone(),
+                            zps: zero_points.clone(),
+                        },
+                        "dequantize_i8_perchannel__scalar".to_string(),
+                    )
+                }
+                _ => {
+                    return Err(op.err(format!(
+                        "tensor '{}' ({}) has no usable quantization parameters",
+                        input.name, input.dtype
+                    )))
+                }
+            }
+        }
+        other => return Err(op.err(format!("quantize cannot prepare {}", other.name()))),
+    };
+    Ok(Box::new(QKernel {
+        name,
+        in_signed,
+        out: out.dtype,
+        q,
+    }))
 }
