@@ -121,7 +121,10 @@ impl PackedGemm {
                         }
                     }
                 }
-                (AlignedBuf::from_bytes(&v), if unsigned { 128 - wts.zw } else { 0 })
+                (
+                    AlignedBuf::from_bytes(&v),
+                    if unsigned { 128 - wts.zw } else { 0 },
+                )
             }
         };
         PackedGemm {
@@ -165,7 +168,15 @@ pub type GemmFn = unsafe fn(packed: &PackedGemm, rows: &GemmRows);
 
 /// Copy the window of output pixels `[p0, p1)` (in `(b, oy, ox)` order) into `dst` rows of
 /// `kp` bytes: taps outside the image get `zx` (the raw input zero point byte), K padding 0.
-pub fn im2col(g: &ConvGeometry, input: &[u8], zx: u8, kp: usize, p0: usize, p1: usize, dst: &mut [u8]) {
+pub fn im2col(
+    g: &ConvGeometry,
+    input: &[u8],
+    zx: u8,
+    kp: usize,
+    p0: usize,
+    p1: usize,
+    dst: &mut [u8],
+) {
     let c = g.in_c;
     for (row, p) in dst.chunks_exact_mut(kp).zip(p0..p1) {
         let ox = p % g.out_w;

@@ -21,8 +21,14 @@ pub enum Isa {
 }
 
 impl Isa {
-    pub const ALL: [Isa; 6] =
-        [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512Vnni, Isa::Neon, Isa::Dotprod];
+    pub const ALL: [Isa; 6] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::AvxVnni,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::Dotprod,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,7 +42,9 @@ impl Isa {
     }
 
     pub fn parse(s: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|i| i.name() == s.trim().to_ascii_lowercase())
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name() == s.trim().to_ascii_lowercase())
     }
 
     /// Can this CPU run the tier?
@@ -44,7 +52,9 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            Isa::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => Isa::Avx2.supported() && std::is_x86_feature_detected!("avxvnni"),
             #[cfg(target_arch = "x86_64")]
@@ -93,12 +103,17 @@ pub fn resolve(requested: Option<&str>) -> Result<Isa, IsaError> {
     match requested.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(Isa::best()),
         Some(v) => {
-            let isa = Isa::parse(v).ok_or_else(|| IsaError::Unknown { value: v.to_string() })?;
+            let isa = Isa::parse(v).ok_or_else(|| IsaError::Unknown {
+                value: v.to_string(),
+            })?;
             if isa.supported() {
                 Ok(isa)
             } else {
                 let available: Vec<_> = Isa::available().iter().map(|i| i.name()).collect();
-                Err(IsaError::Unsupported { value: v.to_string(), available: available.join(", ") })
+                Err(IsaError::Unsupported {
+                    value: v.to_string(),
+                    available: available.join(", "),
+                })
             }
         }
     }
@@ -114,7 +129,11 @@ pub fn selected() -> Result<Isa, IsaError> {
             Ok(isa) => {
                 log::info!(
                     "kernel tier: {isa}{}",
-                    if env.is_some() { " (forced by SPOTTER_ISA)" } else { "" }
+                    if env.is_some() {
+                        " (forced by SPOTTER_ISA)"
+                    } else {
+                        ""
+                    }
                 );
                 Ok(isa)
             }
@@ -134,10 +153,16 @@ mod tests {
     #[test]
     fn parse_and_resolve() {
         assert_eq!(Isa::parse("AVX2"), Some(Isa::Avx2));
-        assert!(matches!(resolve(Some("sse9")), Err(IsaError::Unknown { .. })));
+        assert!(matches!(
+            resolve(Some("sse9")),
+            Err(IsaError::Unknown { .. })
+        ));
         assert_eq!(resolve(Some("scalar")).unwrap(), Isa::Scalar);
         assert_eq!(resolve(None).unwrap(), Isa::best());
         #[cfg(target_arch = "x86_64")]
-        assert!(matches!(resolve(Some("dotprod")), Err(IsaError::Unsupported { .. })));
+        assert!(matches!(
+            resolve(Some("dotprod")),
+            Err(IsaError::Unsupported { .. })
+        ));
     }
 }

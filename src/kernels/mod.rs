@@ -18,7 +18,7 @@ pub use isa::Isa;
 
 /// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{dwconv_for, gemm_for, GemmChoice};
+pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 
 #[cfg(not(target_arch = "x86_64"))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {
@@ -27,6 +27,16 @@ pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {
 
 #[cfg(not(target_arch = "x86_64"))]
 pub fn dwconv_for(_isa: Isa, _signed: bool) -> Option<(dwconv::DwFn, &'static str)> {
+    None
+}
+
+/// An 8-bit ADD kernel over equal-shape inputs: `(params, a, b, out, len)`.
+#[cfg(not(target_arch = "x86_64"))]
+pub type AddFn =
+    unsafe fn(&reference::elementwise::QuantAddParams, *const u8, *const u8, *mut u8, usize);
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn add_for(_isa: Isa, _signed: bool) -> Option<(AddFn, &'static str)> {
     None
 }
 

@@ -77,7 +77,9 @@ impl Requant {
         let rem = y & self.rmask[i];
         let thr = self.rthresh[i] + i32::from(y < 0);
         let y = (y >> self.rshift[i]) + i32::from(rem > thr);
-        y.wrapping_add(self.out_zp).max(self.act_min).min(self.act_max)
+        y.wrapping_add(self.out_zp)
+            .max(self.act_min)
+            .min(self.act_max)
     }
 }
 
@@ -114,10 +116,33 @@ mod tests {
             act_min: i32::MIN,
             act_max: i32::MAX,
         };
-        for (m, s) in [(1 << 30, 0), (1 << 30, -3), (0x7fff_ffff, 2), (0, 0), (1 << 30, 31)] {
+        for (m, s) in [
+            (1 << 30, 0),
+            (1 << 30, -3),
+            (0x7fff_ffff, 2),
+            (0, 0),
+            (1 << 30, 31),
+        ] {
             let r = Requant::new(&q(m, s), 1);
-            for x in [-5, -4, -3, -1, 0, 1, 3, 4, 5, i32::MIN, i32::MAX, -(1 << 20) - 1] {
-                assert_eq!(r.apply(x, 0), multiply_by_quantized_multiplier(x, m, s), "{x} {m} {s}");
+            for x in [
+                -5,
+                -4,
+                -3,
+                -1,
+                0,
+                1,
+                3,
+                4,
+                5,
+                i32::MIN,
+                i32::MAX,
+                -(1 << 20) - 1,
+            ] {
+                assert_eq!(
+                    r.apply(x, 0),
+                    multiply_by_quantized_multiplier(x, m, s),
+                    "{x} {m} {s}"
+                );
             }
         }
     }

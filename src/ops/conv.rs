@@ -15,10 +15,10 @@ use bytemuck::Pod;
 use crate::error::ModelError;
 use crate::kernels::gemm::{GemmFn, GemmRows, GemmWeights, PackedGemm};
 use crate::kernels::reference::conv::{self as kconv, ConvGeometry, QuantParams, Q8};
-use crate::kernels::Isa;
-use crate::runtime::AlignedBuf;
 use crate::kernels::reference::fixedpoint::{activation_range_quantized, quantize_multiplier};
+use crate::kernels::Isa;
 use crate::model::{Activation, Conv2DOptions, DType, Graph, OpKind, Padding, Quant, Tensor};
+use crate::runtime::AlignedBuf;
 
 use super::util::OpRef;
 use super::{Kernel, RunCtx};
@@ -481,8 +481,8 @@ fn simd_conv(
 }
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
-    let isa = crate::kernels::isa::selected()
-        .map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
+    let isa =
+        crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
     prepare_with_isa(graph, index, isa)
 }
 
@@ -534,10 +534,17 @@ pub(crate) fn prepare_with_isa(
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
             let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 0)?;
-            let per_channel_w = matches!(&filter.quant, Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
-            if let Some(k) =
-                simd_conv(isa, &op, &geom, &q, input.dtype == DType::I8, per_channel_w, macs)
-            {
+            let per_channel_w =
+                matches!(&filter.quant, Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
+            if let Some(k) = simd_conv(
+                isa,
+                &op,
+                &geom,
+                &q,
+                input.dtype == DType::I8,
+                per_channel_w,
+                macs,
+            ) {
                 return Ok(k);
             }
             if input.dtype == DType::U8 {

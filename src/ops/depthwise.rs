@@ -6,8 +6,8 @@
 use bytemuck::Pod;
 
 use crate::error::ModelError;
-use crate::kernels::reference::conv::{ConvGeometry, QuantParams, Q8};
 use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
+use crate::kernels::reference::conv::{ConvGeometry, QuantParams, Q8};
 use crate::kernels::reference::depthwise as kdw;
 use crate::kernels::Isa;
 use crate::model::{Activation, DType, Graph, OpKind, Quant};
@@ -94,7 +94,11 @@ impl Kernel for DepthwiseSimd {
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let g = &self.packed.geom;
         let rows = g.batches * g.out_h;
-        let tasks = if ctx.threads() == 1 { 1 } else { rows.min(4 * ctx.threads()) };
+        let tasks = if ctx.threads() == 1 {
+            1
+        } else {
+            rows.min(4 * ctx.threads())
+        };
         let input = inputs[0].as_ptr();
         let out = SyncPtr(outputs[0].as_mut_ptr());
         let (packed, kernel) = (&self.packed, self.kernel);
@@ -158,8 +162,8 @@ fn simd_depthwise(
 }
 
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
-    let isa = crate::kernels::isa::selected()
-        .map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
+    let isa =
+        crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
     prepare_with_isa(graph, index, isa)
 }
 

@@ -37,7 +37,9 @@ pub struct RunCtx {
 impl RunCtx {
     /// A context with `threads` threads in total (1 = the calling thread only).
     pub fn with_threads(threads: usize) -> RunCtx {
-        RunCtx { pool: (threads > 1).then(|| std::sync::Arc::new(ThreadPool::new(threads))) }
+        RunCtx {
+            pool: (threads > 1).then(|| std::sync::Arc::new(ThreadPool::new(threads))),
+        }
     }
 
     pub fn threads(&self) -> usize {
@@ -70,6 +72,21 @@ pub trait Kernel: Send {
     }
 
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]);
+}
+
+/// Prepare op `index` of `graph` with kernels for tier `isa` (ops without SIMD kernels ignore
+/// it); `prepare` uses the process-wide tier (`kernels::isa::selected`).
+pub fn prepare_with_isa(
+    graph: &Graph,
+    index: usize,
+    isa: crate::kernels::Isa,
+) -> Result<Box<dyn Kernel>, ModelError> {
+    match &graph.ops[index].kind {
+        OpKind::Conv2D(_) => conv::prepare_with_isa(graph, index, isa),
+        OpKind::DepthwiseConv2D { .. } => depthwise::prepare_with_isa(graph, index, isa),
+        OpKind::Add { .. } | OpKind::Mul { .. } => elementwise::prepare_with_isa(graph, index, isa),
+        _ => prepare(graph, index),
+    }
 }
 
 /// Prepare op `index` of `graph`.

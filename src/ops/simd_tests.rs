@@ -44,7 +44,10 @@ fn check_all_tiers(graph: &Graph, input: &[u8]) -> Result<(), TestCaseError> {
         for threads in [1, 2] {
             let (name, got) = run_tier(graph, isa, input, threads);
             if isa != Isa::Scalar {
-                prop_assert!(!name.ends_with("__scalar"), "{isa}: no SIMD kernel ({name})");
+                prop_assert!(
+                    !name.ends_with("__scalar"),
+                    "{isa}: no SIMD kernel ({name})"
+                );
             }
             if got != want {
                 let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
@@ -104,10 +107,26 @@ fn zp_i8() -> impl Strategy<Value = i32> {
 
 fn case(depthwise: bool) -> impl Strategy<Value = Case> {
     (
-        (any::<bool>(), any::<bool>(), 1usize..=2, 1usize..=7, 1usize..=7, 1usize..=40),
-        (1usize..=80, prop_oneof![Just(1usize), Just(3)], 1usize..=2, any::<bool>()),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            1usize..=2,
+            1usize..=7,
+            1usize..=7,
+            1usize..=40,
+        ),
+        (
+            1usize..=80,
+            prop_oneof![Just(1usize), Just(3)],
+            1usize..=2,
+            any::<bool>(),
+        ),
         (zp_u8(), zp_u8(), zp_u8(), zp_i8(), zp_i8()),
-        (1e-3f32..0.1, prop::collection::vec(1e-3f32..0.1, 80), 1e-4f32..0.05),
+        (
+            1e-3f32..0.1,
+            prop::collection::vec(1e-3f32..0.1, 80),
+            1e-4f32..0.05,
+        ),
         (act(), any::<bool>(), any::<u64>()),
     )
         .prop_map(move |(a, b, z, s, r)| {
@@ -152,9 +171,14 @@ fn bytes(seed: u64, n: usize) -> Vec<u8> {
 
 fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
     let dt = if c.signed { DType::I8 } else { DType::U8 };
-    let pad = if c.same { Padding::Same } else { Padding::Valid };
+    let pad = if c.same {
+        Padding::Same
+    } else {
+        Padding::Valid
+    };
     let out_dim = |i: usize| {
-        let (o, _) = crate::kernels::reference::conv::window_out_and_pad(c.same, i, c.k, c.stride, 1);
+        let (o, _) =
+            crate::kernels::reference::conv::window_out_and_pad(c.same, i, c.k, c.stride, 1);
         o
     };
     let (oh, ow) = (out_dim(c.in_h), out_dim(c.in_w));
@@ -162,8 +186,16 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
         return None;
     }
     let n = c.out_c;
-    let w_len = if depthwise { c.k * c.k * n } else { n * c.k * c.k * c.in_c };
-    let w_shape = if depthwise { vec![1, c.k, c.k, n] } else { vec![n, c.k, c.k, c.in_c] };
+    let w_len = if depthwise {
+        c.k * c.k * n
+    } else {
+        n * c.k * c.k * c.in_c
+    };
+    let w_shape = if depthwise {
+        vec![1, c.k, c.k, n]
+    } else {
+        vec![n, c.k, c.k, c.in_c]
+    };
     let w_quant = if c.per_channel {
         Some(Quant::PerAxis {
             axis: if depthwise { 3 } else { 0 },
@@ -171,7 +203,10 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
             zero_points: vec![0; n],
         })
     } else {
-        Some(Quant::PerTensor { scale: c.w_scales[0], zero_point: c.w_zp })
+        Some(Quant::PerTensor {
+            scale: c.w_scales[0],
+            zero_point: c.w_zp,
+        })
     };
     let bias: Vec<u8> = bytes(c.seed ^ 0xb1a5, n * 4)
         .chunks_exact(4)
@@ -182,7 +217,10 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
             name: "in".into(),
             shape: vec![c.batches, c.in_h, c.in_w, c.in_c],
             dtype: dt,
-            quant: Some(Quant::PerTensor { scale: c.in_scale, zero_point: c.in_zp }),
+            quant: Some(Quant::PerTensor {
+                scale: c.in_scale,
+                zero_point: c.in_zp,
+            }),
             data: None,
         },
         Tensor {
@@ -198,7 +236,10 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
             name: "b".into(),
             shape: vec![n],
             dtype: DType::I32,
-            quant: Some(Quant::PerTensor { scale: c.in_scale * c.w_scales[0], zero_point: 0 }),
+            quant: Some(Quant::PerTensor {
+                scale: c.in_scale * c.w_scales[0],
+                zero_point: 0,
+            }),
             data: Some(bias),
         });
     }
@@ -206,7 +247,10 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
         name: "out".into(),
         shape: vec![c.batches, oh as usize, ow as usize, n],
         dtype: dt,
-        quant: Some(Quant::PerTensor { scale: c.out_scale, zero_point: c.out_zp }),
+        quant: Some(Quant::PerTensor {
+            scale: c.out_scale,
+            zero_point: c.out_zp,
+        }),
         data: None,
     });
     let conv = Conv2DOptions {
@@ -218,13 +262,20 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
         activation: c.act,
     };
     let kind = if depthwise {
-        OpKind::DepthwiseConv2D { conv, depth_multiplier: 1 }
+        OpKind::DepthwiseConv2D {
+            conv,
+            depth_multiplier: 1,
+        }
     } else {
         OpKind::Conv2D(conv)
     };
     let n_in = tensors.len() - 1;
     Some(Graph {
-        ops: vec![Op { kind, inputs: (0..n_in).map(Some).collect(), outputs: vec![n_in] }],
+        ops: vec![Op {
+            kind,
+            inputs: (0..n_in).map(Some).collect(),
+            outputs: vec![n_in],
+        }],
         inputs: vec![0],
         outputs: vec![n_in],
         tensors,
@@ -254,10 +305,16 @@ proptest! {
 /// Wide shapes: every avx512 column blocking (16..64), many row tiles, both threads splits.
 #[test]
 fn conv_simd_matches_scalar_wide() {
-    for (i, (in_c, out_c, hw)) in
-        [(32, 16, 9), (16, 96, 11), (24, 144, 5), (64, 160, 3), (96, 273, 2), (8, 1280, 1)]
-            .into_iter()
-            .enumerate()
+    for (i, (in_c, out_c, hw)) in [
+        (32, 16, 9),
+        (16, 96, 11),
+        (24, 144, 5),
+        (64, 160, 3),
+        (96, 273, 2),
+        (8, 1280, 1),
+    ]
+    .into_iter()
+    .enumerate()
     {
         for signed in [false, true] {
             let c = Case {
@@ -275,7 +332,9 @@ fn conv_simd_matches_scalar_wide() {
                 w_zp: if signed { 0 } else { 101 },
                 out_zp: if signed { 5 } else { 120 },
                 in_scale: 0.02,
-                w_scales: (0..out_c).map(|j| 0.002 + 0.0001 * (j % 17) as f32).collect(),
+                w_scales: (0..out_c)
+                    .map(|j| 0.002 + 0.0001 * (j % 17) as f32)
+                    .collect(),
                 out_scale: 0.03,
                 act: Activation::Relu6,
                 with_bias: true,

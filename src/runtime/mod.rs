@@ -27,6 +27,8 @@ pub struct SessionOptions {
     pub preserve_all_tensors: bool,
     /// Threads kernels may use (1 = run on the calling thread only).
     pub threads: usize,
+    /// Kernel tier; `None` = the process-wide one (`SPOTTER_ISA` or the best available).
+    pub isa: Option<crate::kernels::Isa>,
 }
 
 /// Where an op's operand lives.
@@ -51,16 +53,27 @@ pub struct Session {
 
 impl Session {
     pub fn new(graph: Graph, options: SessionOptions) -> Result<Session, ModelError> {
+        if let Some(isa) = options.isa.filter(|i| !i.supported()) {
+            return Err(ModelError::Invalid {
+                what: format!("this CPU cannot run kernel tier {isa}"),
+            });
+        }
         let mut kernels = Vec::with_capacity(graph.ops.len());
         let mut failures = Vec::new();
         for index in 0..graph.ops.len() {
-            match ops::prepare(&graph, index) {
+            let prepared = match options.isa {
+                Some(isa) => ops::prepare_with_isa(&graph, index, isa),
+                None => ops::prepare(&graph, index),
+            };
+            match prepared {
                 Ok(k) => kernels.push(k),
                 Err(e) => failures.push(e.to_string()),
             }
         }
         if !failures.is_empty() {
-            return Err(ModelError::Invalid { what: failures.join("\n") });
+            return Err(ModelError::Invalid {
+                what: failures.join("\n"),
+            });
         }
 
         let plan = plan::plan(&graph, options.preserve_all_tensors);
@@ -96,7 +109,10 @@ impl Session {
                     .collect(),
             );
             op_outputs.push(
-                op.outputs.iter().map(|o| plan.spans[*o].expect("outputs are planned")).collect(),
+                op.outputs
+                    .iter()
+                    .map(|o| plan.spans[*o].expect("outputs are planned"))
+                    .collect(),
             );
         }
         let arena = AlignedBuf::zeroed(plan.arena_size);
@@ -107,7 +123,16 @@ impl Session {
             plan.arena_size / 1024,
             consts.len()
         );
-        Ok(Session { graph, kernels, op_inputs, op_outputs, consts, plan, arena, ctx })
+        Ok(Session {
+            graph,
+            kernels,
+            op_inputs,
+            op_outputs,
+            consts,
+            plan,
+            arena,
+            ctx,
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -136,7 +161,8 @@ impl Session {
 
     /// Bytes of graph output `i` after `run`.
     pub fn output(&self, i: usize) -> &[u8] {
-        self.tensor_bytes(self.graph.outputs[i]).expect("graph outputs are planned")
+        self.tensor_bytes(self.graph.outputs[i])
+            .expect("graph outputs are planned")
     }
 
     /// Current bytes of any tensor: constants, or arena contents (only meaningful for
@@ -186,7 +212,11 @@ impl Session {
                 *slot = unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) };
             }
             let start = Instant::now();
-            kernel.run(&self.ctx, &ins[..in_locs.len()], &mut outs[..out_spans.len()]);
+            kernel.run(
+                &self.ctx,
+                &ins[..in_locs.len()],
+                &mut outs[..out_spans.len()],
+            );
             observe(index, start.elapsed());
         }
     }

@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
+use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
 use crate::kernels::requant::Requant;
 
 /// Sum of `len` bytes at `p` (u8), wrapping i32.
@@ -51,7 +52,25 @@ pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
             _mm256_loadu_si256(rq.rthresh.as_ptr().add(col).cast()),
         )
     };
-    let x = _mm256_sllv_epi32(x, lsh);
+    let r = scale8(_mm256_sllv_epi32(x, lsh), mult, rsh, rmask, rthr);
+    let r = _mm256_add_epi32(r, _mm256_set1_epi32(rq.out_zp));
+    _mm256_min_epi32(
+        _mm256_max_epi32(r, _mm256_set1_epi32(rq.act_min)),
+        _mm256_set1_epi32(rq.act_max),
+    )
+}
+
+/// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), rsh)` on 8 lanes, with
+/// `rmask = (1 << rsh) - 1` and `rthr = rmask >> 1` (see `kernels::requant`; `mult >= 0`).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn scale8(
+    x: __m256i,
+    mult: __m256i,
+    rsh: __m256i,
+    rmask: __m256i,
+    rthr: __m256i,
+) -> __m256i {
     let nudge = _mm256_set1_epi64x(1 << 30);
     let even = _mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge);
     let odd = _mm256_add_epi64(
@@ -65,12 +84,7 @@ pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
     );
     let rem = _mm256_and_si256(q, rmask);
     let thr = _mm256_sub_epi32(rthr, _mm256_srai_epi32::<31>(q));
-    let r = _mm256_sub_epi32(_mm256_srav_epi32(q, rsh), _mm256_cmpgt_epi32(rem, thr));
-    let r = _mm256_add_epi32(r, _mm256_set1_epi32(rq.out_zp));
-    _mm256_min_epi32(
-        _mm256_max_epi32(r, _mm256_set1_epi32(rq.act_min)),
-        _mm256_set1_epi32(rq.act_max),
-    )
+    _mm256_sub_epi32(_mm256_srav_epi32(q, rsh), _mm256_cmpgt_epi32(rem, thr))
 }
 
 /// Narrow two vectors of clamped values (columns 0..8, 8..16) to 16 bytes in column order.
@@ -78,7 +92,11 @@ pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
 #[target_feature(enable = "avx2")]
 pub(crate) fn narrow16<const SIGNED: bool>(v0: __m256i, v1: __m256i) -> __m128i {
     let w = _mm256_permute4x64_epi64::<0b1101_1000>(_mm256_packs_epi32(v0, v1));
-    let b = if SIGNED { _mm256_packs_epi16(w, w) } else { _mm256_packus_epi16(w, w) };
+    let b = if SIGNED {
+        _mm256_packs_epi16(w, w)
+    } else {
+        _mm256_packus_epi16(w, w)
+    };
     _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b))
 }
 
@@ -193,9 +211,20 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
         let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
         let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
         // SAFETY: requant arrays are padded to `n_blocks * 16`.
-        let (y0, y1) = unsafe { (requant8(x0, &p.requant, col), requant8(x1, &p.requant, col + 8)) };
+        let (y0, y1) = unsafe {
+            (
+                requant8(x0, &p.requant, col),
+                requant8(x1, &p.requant, col + 8),
+            )
+        };
         // SAFETY: `cnt` bytes of row `m + r` from column `col` are inside C.
-        unsafe { store_bytes(t.c.add((m + r) * t.c_stride + col), narrow16::<SIGNED>(y0, y1), cnt) };
+        unsafe {
+            store_bytes(
+                t.c.add((m + r) * t.c_stride + col),
+                narrow16::<SIGNED>(y0, y1),
+                cnt,
+            )
+        };
     }
 }
 
@@ -248,45 +277,70 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
             }
             // SAFETY: pixel (b, oy, ox) is inside the output.
             let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
-            for cb in 0..cblocks {
+            // One block of 16 channels from 10 tap pointers (each with 16 readable bytes).
+            let block = |src: &[*const u8; 10], cb: usize| {
                 let off = cb * 16;
-                // SAFETY: bias arrays hold `cblocks * 16` entries.
-                let (mut lo, mut hi) = unsafe {
-                    (
+                // SAFETY: bias/requant arrays and weights cover `cblocks` blocks; each source
+                // has 16 readable bytes; the output pixel has `c - off` bytes from `off`.
+                unsafe {
+                    let (mut lo, mut hi) = (
                         _mm256_loadu_si256(p.bias.as_ptr().add(off).cast()),
                         _mm256_loadu_si256(p.bias.as_ptr().add(off + 8).cast()),
-                    )
-                };
+                    );
+                    for pair in 0..5 {
+                        let x0 = widen(src[2 * pair]);
+                        let x1 = widen(src[2 * pair + 1]);
+                        let w0 = _mm256_load_si256(w.add((cb * 5 + pair) * 2));
+                        let w1 = _mm256_load_si256(w.add((cb * 5 + pair) * 2 + 1));
+                        lo = _mm256_add_epi32(
+                            lo,
+                            _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0),
+                        );
+                        hi = _mm256_add_epi32(
+                            hi,
+                            _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1),
+                        );
+                    }
+                    let ylo = requant8(lo, &p.requant, off);
+                    let yhi = requant8(hi, &p.requant, off + 8);
+                    // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
+                    let w16 = _mm256_packs_epi32(ylo, yhi);
+                    let b8 = if SIGNED {
+                        _mm256_packs_epi16(w16, w16)
+                    } else {
+                        _mm256_packus_epi16(w16, w16)
+                    };
+                    let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
+                    store_bytes(out.add(off), bytes, 16.min(c - off));
+                }
+            };
+            for cb in 0..full {
+                // SAFETY: whole blocks inside each pixel / the padded zp row.
+                let src = taps.map(|t| unsafe { t.add(cb * 16) });
+                block(&src, cb);
+            }
+            if full < cblocks {
+                let off = full * 16;
                 let mut tail = [[0u8; 16]; 10];
                 let mut src = [zp; 10];
                 for i in 0..10 {
-                    // SAFETY: offsets within the pixel (full block) or the padded zp row.
-                    src[i] = unsafe { taps[i].add(off) };
-                    if cb >= full && taps[i] != zp {
-                        // SAFETY: the tail block has `c - off` readable bytes.
-                        unsafe { std::ptr::copy_nonoverlapping(src[i], tail[i].as_mut_ptr(), c - off) };
-                        src[i] = tail[i].as_ptr();
-                    } else if cb >= full {
+                    if taps[i] == zp {
                         // SAFETY: the zp row is padded to whole blocks.
                         src[i] = unsafe { zp.add(off) };
+                    } else {
+                        // SAFETY: the tail block has `c - off` readable bytes; the copy keeps
+                        // the 16-byte load inside `tail`.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                taps[i].add(off),
+                                tail[i].as_mut_ptr(),
+                                c - off,
+                            )
+                        };
+                        src[i] = tail[i].as_ptr();
                     }
                 }
-                for pair in 0..5 {
-                    let x0 = widen(src[2 * pair]);
-                    let x1 = widen(src[2 * pair + 1]);
-                    // SAFETY: weights hold `cblocks * 5 * 2` vectors.
-                    let (w0, w1) = unsafe { (*w.add((cb * 5 + pair) * 2), *w.add((cb * 5 + pair) * 2 + 1)) };
-                    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
-                    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
-                }
-                // SAFETY: requant arrays hold `cblocks * 16` entries.
-                let (ylo, yhi) = unsafe { (requant8(lo, &p.requant, off), requant8(hi, &p.requant, off + 8)) };
-                // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
-                let w16 = _mm256_packs_epi32(ylo, yhi);
-                let b8 = if SIGNED { _mm256_packs_epi16(w16, w16) } else { _mm256_packus_epi16(w16, w16) };
-                let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
-                // SAFETY: `min(16, c - off)` bytes of this output pixel.
-                unsafe { store_bytes(out.add(off), bytes, 16.min(c - off)) };
+                block(&src, full);
             }
         }
     }
@@ -297,5 +351,110 @@ pub(crate) fn dwconv_kernel(signed: bool) -> crate::kernels::dwconv::DwFn {
         dwconv3x3::<true>
     } else {
         dwconv3x3::<false>
+    }
+}
+
+/// Broadcast form of `scale8`'s parameters for one multiplier / right shift.
+struct Scale {
+    mult: __m256i,
+    rsh: __m256i,
+    rmask: __m256i,
+    rthr: __m256i,
+}
+
+impl Scale {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new(mult: i32, left_shift: i32) -> Scale {
+        let rs = (-left_shift).clamp(0, 31);
+        let mask = ((1i64 << rs) - 1) as i32;
+        Scale {
+            mult: _mm256_set1_epi32(mult),
+            rsh: _mm256_set1_epi32(rs),
+            rmask: _mm256_set1_epi32(mask),
+            rthr: _mm256_set1_epi32(mask >> 1),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, x: __m256i) -> __m256i {
+        scale8(x, self.mult, self.rsh, self.rmask, self.rthr)
+    }
+}
+
+/// `add_q{u8,i8}__avx2`: TFLite's 8-bit ADD (`AddElementwise` / `AddFunc`: offsets, left shift
+/// 20, three `MultiplyByQuantizedMultiplierSmallerThanOneExp`) on equal-shape inputs, 16
+/// elements per step; the tail (< 16) runs the scalar reference body.
+///
+/// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
+#[target_feature(enable = "avx2")]
+unsafe fn add_q8<const SIGNED: bool>(
+    p: &QuantAddParams,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    len: usize,
+) {
+    let s1 = Scale::new(p.input1_multiplier, p.input1_shift);
+    let s2 = Scale::new(p.input2_multiplier, p.input2_shift);
+    let so = Scale::new(p.output_multiplier, p.output_shift);
+    let (o1, o2) = (
+        _mm256_set1_epi32(p.input1_offset),
+        _mm256_set1_epi32(p.input2_offset),
+    );
+    let oo = _mm256_set1_epi32(p.output_offset);
+    let (lo, hi) = (_mm256_set1_epi32(p.act_min), _mm256_set1_epi32(p.act_max));
+    let ls = _mm_cvtsi32_si128(p.left_shift);
+    let widen = |v: __m128i| -> __m256i {
+        if SIGNED {
+            _mm256_cvtepi8_epi32(v)
+        } else {
+            _mm256_cvtepu8_epi32(v)
+        }
+    };
+    let one = |x: __m256i, y: __m256i| -> __m256i {
+        let v1 = _mm256_sll_epi32(_mm256_add_epi32(x, o1), ls);
+        let v2 = _mm256_sll_epi32(_mm256_add_epi32(y, o2), ls);
+        let sum = _mm256_add_epi32(s1.apply(v1), s2.apply(v2));
+        let r = _mm256_add_epi32(so.apply(sum), oo);
+        _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
+    };
+    let mut i = 0;
+    while i + 16 <= len {
+        // SAFETY: `i + 16 <= len` bytes of a, b and out.
+        unsafe {
+            let x = _mm_loadu_si128(a.add(i).cast());
+            let y = _mm_loadu_si128(b.add(i).cast());
+            let r0 = one(widen(x), widen(y));
+            let r1 = one(widen(_mm_srli_si128::<8>(x)), widen(_mm_srli_si128::<8>(y)));
+            _mm_storeu_si128(out.add(i).cast(), narrow16::<SIGNED>(r0, r1));
+        }
+        i += 16;
+    }
+    while i < len {
+        // SAFETY: `i < len`.
+        unsafe {
+            let (x, y) = if SIGNED {
+                (*a.add(i) as i8 as i32, *b.add(i) as i8 as i32)
+            } else {
+                (*a.add(i) as i32, *b.add(i) as i32)
+            };
+            *out.add(i) = add_quantized(x, y, p) as u8;
+        }
+        i += 1;
+    }
+}
+
+/// # Safety
+/// AVX2; `a`, `b` valid for `len` reads, `out` for `len` writes.
+pub type AddFn =
+    unsafe fn(p: &QuantAddParams, a: *const u8, b: *const u8, out: *mut u8, len: usize);
+
+pub(crate) fn add_kernel(signed: bool) -> AddFn {
+    if signed {
+        add_q8::<true>
+    } else {
+        add_q8::<false>
     }
 }

@@ -37,9 +37,17 @@ unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
     let rem = _mm512_and_si512(q, rmask);
     let thr = _mm512_sub_epi32(rthr, _mm512_srai_epi32::<31>(q));
     let r = _mm512_srav_epi32(q, rsh);
-    let r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+    let r = _mm512_mask_add_epi32(
+        r,
+        _mm512_cmpgt_epi32_mask(rem, thr),
+        r,
+        _mm512_set1_epi32(1),
+    );
     let r = _mm512_add_epi32(r, _mm512_set1_epi32(rq.out_zp));
-    _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)), _mm512_set1_epi32(rq.act_max))
+    _mm512_min_epi32(
+        _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
+        _mm512_set1_epi32(rq.act_max),
+    )
 }
 
 /// `conv_gemm_q{u8,i8}_{MR}x{16*NV}__avx512vnni`: MR rows x 16*NV columns per tile.

@@ -13,10 +13,7 @@ use super::avx2::{epilogue16, row_sum_u8};
 /// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
 /// packed B `kp * 16` bytes per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "avx2,fma,avxvnni")]
-unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool>(
-    p: &PackedGemm,
-    t: &GemmRows,
-) {
+unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool>(p: &PackedGemm, t: &GemmRows) {
     const NR: usize = 16;
     debug_assert_eq!(p.nr, NR);
     let kp4 = p.kp / 4;
@@ -41,7 +38,10 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool>(
             for _ in 0..kp4 {
                 // SAFETY: inside block `nb`.
                 let (b0, b1) = unsafe {
-                    (_mm256_loadu_si256(bp.cast()), _mm256_loadu_si256(bp.add(32).cast()))
+                    (
+                        _mm256_loadu_si256(bp.cast()),
+                        _mm256_loadu_si256(bp.add(32).cast()),
+                    )
                 };
                 for r in 0..MR {
                     // SAFETY: 4 readable bytes of the row at the current k (advanced below).

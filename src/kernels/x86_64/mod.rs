@@ -25,16 +25,31 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
     match isa {
         Isa::Avx2 => {
             let (kernel, tile) = avx2::gemm_kernel(signed);
-            Some(GemmChoice { format: PackFormat::Madd, nr: 16, kernel, tile })
+            Some(GemmChoice {
+                format: PackFormat::Madd,
+                nr: 16,
+                kernel,
+                tile,
+            })
         }
         Isa::AvxVnni => {
             let (kernel, tile) = avxvnni::gemm_kernel(signed);
-            Some(GemmChoice { format: PackFormat::Vnni, nr: 16, kernel, tile })
+            Some(GemmChoice {
+                format: PackFormat::Vnni,
+                nr: 16,
+                kernel,
+                tile,
+            })
         }
         Isa::Avx512Vnni => {
             let nv = choose_nv(n, 16, 4);
             let (kernel, tile) = avx512vnni::gemm_kernel(nv, signed);
-            Some(GemmChoice { format: PackFormat::Vnni, nr: 16 * nv, kernel, tile })
+            Some(GemmChoice {
+                format: PackFormat::Vnni,
+                nr: 16 * nv,
+                kernel,
+                tile,
+            })
         }
         _ => None,
     }
@@ -44,6 +59,16 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
 pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str)> {
     match isa {
         Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => Some((avx2::dwconv_kernel(signed), "avx2")),
+        _ => None,
+    }
+}
+
+pub use avx2::AddFn;
+
+/// The 8-bit ADD kernel of `isa` (the AVX2 one serves every x86 tier) and its ISA name.
+pub fn add_for(isa: Isa, signed: bool) -> Option<(AddFn, &'static str)> {
+    match isa {
+        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => Some((avx2::add_kernel(signed), "avx2")),
         _ => None,
     }
 }
