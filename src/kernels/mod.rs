@@ -26,7 +26,7 @@ pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub fn dwconv_for(_isa: Isa, _signed: bool) -> Option<(dwconv::DwFn, &'static str)> {
+pub fn dwconv_for(_isa: Isa, _signed: bool) -> Option<(dwconv::DwFn, &'static str, usize)> {
     None
 }
 

@@ -142,7 +142,7 @@ fn simd_depthwise(
         None => None,
         Some(b) => Some(super::util::const_i32(b.data.as_deref()?)),
     };
-    let (kernel, isa_name) = crate::kernels::dwconv_for(isa, signed)?;
+    let (kernel, isa_name, bw) = crate::kernels::dwconv_for(isa, signed)?;
     let w: Vec<i32> = if signed {
         w_bytes.iter().map(|&b| b as i8 as i32).collect()
     } else {
@@ -155,7 +155,7 @@ fn simd_depthwise(
     };
     Some(Box::new(DepthwiseSimd {
         name: format!("dwconv3x3_{dtype}__{isa_name}"),
-        packed: PackedDw::pack(geom, &w, bias.as_deref(), q),
+        packed: PackedDw::pack(geom, &w, bias.as_deref(), q, bw),
         kernel,
         macs,
     }))

@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 use crate::kernels::requant::Requant;
 
@@ -143,5 +144,80 @@ pub(crate) fn gemm_kernel(nv: usize, signed: bool) -> (GemmFn, &'static str) {
         (2, true) => (gemm::<8, 2, true>, "8x32"),
         (3, true) => (gemm::<8, 3, true>, "8x48"),
         (_, true) => (gemm::<6, 4, true>, "6x64"),
+    }
+}
+
+/// `dwconv3x3_q{u8,i8}__avx512vnni`: depthwise 3x3 (any stride / padding, multiplier 1) over
+/// output rows `rows.row_begin..row_end`, 32 channels per step (`PackedDw` with `bw = 32`),
+/// tap pairs multiplied with 512-bit `vpmaddwd`.
+///
+/// Reads: per tap and block 32 bytes, the channel tail with masked loads (no over-read); taps
+/// outside the image read `PackedDw::zp_row`. Writes exactly `channels` bytes per pixel
+/// (masked store on the tail).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+    let g = &p.geom;
+    let c = g.in_c;
+    let cblocks = c.div_ceil(32);
+    let w = p.weights.as_slice().as_ptr() as *const __m512i;
+    let zp = p.zp_row.as_ptr();
+    for row in t.row_begin..t.row_end {
+        let oy = row % g.out_h;
+        let b = row / g.out_h;
+        for ox in 0..g.out_w {
+            let mut taps = [zp; 10];
+            for fy in 0..3 {
+                let Some(iy) = g.in_y(oy, fy) else { continue };
+                for fx in 0..3 {
+                    if let Some(ix) = g.in_x(ox, fx) {
+                        // SAFETY: pixel (b, iy, ix) is inside the input.
+                        taps[fy * 3 + fx] = unsafe { t.input.add(g.input_offset(b, iy, ix)) };
+                    }
+                }
+            }
+            // SAFETY: pixel (b, oy, ox) is inside the output.
+            let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
+            for cb in 0..cblocks {
+                let off = cb * 32;
+                let cnt = 32.min(c - off);
+                let mask: u32 = if cnt == 32 { u32::MAX } else { (1u32 << cnt) - 1 };
+                // SAFETY: masked loads read only the `cnt` valid bytes of each tap (the zp row
+                // is padded); bias/requant/weights cover `cblocks` blocks; the masked store
+                // writes `cnt` bytes of this output pixel.
+                unsafe {
+                    let widen = |ptr: *const u8| -> __m512i {
+                        let v = _mm256_maskz_loadu_epi8(mask, ptr.add(off).cast());
+                        if SIGNED {
+                            _mm512_cvtepi8_epi16(v)
+                        } else {
+                            _mm512_cvtepu8_epi16(v)
+                        }
+                    };
+                    let mut lo = _mm512_loadu_si512(p.bias.as_ptr().add(off).cast());
+                    let mut hi = _mm512_loadu_si512(p.bias.as_ptr().add(off + 16).cast());
+                    for pair in 0..5 {
+                        let x0 = widen(taps[2 * pair]);
+                        let x1 = widen(taps[2 * pair + 1]);
+                        let w0 = _mm512_load_si512(w.add((cb * 5 + pair) * 2).cast());
+                        let w1 = _mm512_load_si512(w.add((cb * 5 + pair) * 2 + 1).cast());
+                        lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), w0));
+                        hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), w1));
+                    }
+                    let ylo = requant16(lo, &p.requant, off);
+                    let yhi = requant16(hi, &p.requant, off + 16);
+                    // Values are clamped to the output type: truncating narrows are exact.
+                    let bytes = _mm512_cvtepi16_epi8(_mm512_packs_epi32(ylo, yhi));
+                    _mm256_mask_storeu_epi8(out.add(off).cast(), mask, bytes);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn dwconv_kernel(signed: bool) -> DwFn {
+    if signed {
+        dwconv3x3::<true>
+    } else {
+        dwconv3x3::<false>
     }
 }

@@ -55,10 +55,11 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
     }
 }
 
-/// The depthwise 3x3 kernel of `isa` (the AVX2 one serves every x86 tier) and its ISA name.
-pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str)> {
+/// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`).
+pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)> {
     match isa {
-        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => Some((avx2::dwconv_kernel(signed), "avx2")),
+        Isa::Avx2 | Isa::AvxVnni => Some((avx2::dwconv_kernel(signed), "avx2", 16)),
+        Isa::Avx512Vnni => Some((avx512vnni::dwconv_kernel(signed), "avx512vnni", 32)),
         _ => None,
     }
 }
