@@ -455,7 +455,7 @@ fn simd_conv(
         && geom.stride_w == 1
         && geom.pad_h == 0
         && geom.pad_w == 0
-        && geom.in_c % 4 == 0;
+        && geom.in_c & 3 == 0;
     let rows = geom.batches * geom.out_h * geom.out_w;
     let scratch = AlignedBuf::zeroed(if direct { 0 } else { rows * packed.kp });
     let dtype = match (signed, per_channel) {

@@ -56,6 +56,7 @@ unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
 /// Reads: A rows `kp` bytes each in 4-byte groups (no over-read; rows past `rows` are not
 /// read: tail tiles repeat the last row and discard it); packed B `kp * nr` bytes per block.
 /// Writes: exactly `min(nr, n - col)` bytes per row and block (masked stores).
+#[allow(clippy::needless_range_loop)] // register-tile indexing, fully unrolled
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm, t: &GemmRows) {
     let nr = 16 * NV;
