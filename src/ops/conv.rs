@@ -13,9 +13,12 @@
 use bytemuck::Pod;
 
 use crate::error::ModelError;
+use crate::kernels::gemm::{GemmFn, GemmRows, GemmWeights, PackedGemm};
 use crate::kernels::reference::conv::{self as kconv, ConvGeometry, QuantParams, Q8};
 use crate::kernels::reference::fixedpoint::{activation_range_quantized, quantize_multiplier};
+use crate::kernels::Isa;
 use crate::model::{Activation, Conv2DOptions, DType, Graph, OpKind, Padding, Quant, Tensor};
+use crate::runtime::AlignedBuf;
 
 use super::util::OpRef;
 use super::{Kernel, RunCtx};
@@ -313,7 +316,182 @@ impl<T: Q8 + Pod> Kernel for ConvQ8<T> {
     }
 }
 
+/// A raw pointer shared by the tasks of one `parallel_for`, each touching disjoint bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPtr<T>(pub(crate) *mut T);
+// SAFETY: only used to hand disjoint regions of one buffer to the tasks of a `parallel_for`
+// (the kernels document which bytes each task touches); the buffer outlives the call.
+unsafe impl<T> Sync for SyncPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Send for SyncPtr<T> {}
+
+impl<T> SyncPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    #[inline]
+    pub(crate) fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+/// Rows per task unit when splitting a GEMM over output pixels: a multiple of every
+/// micro-kernel's MR (4, 6, 8, 12).
+const ROW_UNIT: usize = 24;
+
+/// Quantized conv as a SIMD GEMM: 1x1 stride-1 convs read the NHWC input as the A matrix;
+/// others gather windows into `scratch` (im2col, one `kp`-byte row per output pixel).
+struct ConvGemm {
+    name: String,
+    geom: ConvGeometry,
+    packed: PackedGemm,
+    kernel: GemmFn,
+    /// 1x1, stride 1, no padding, `in_c % 4 == 0`: no im2col.
+    direct: bool,
+    zx: u8,
+    scratch: AlignedBuf,
+    macs: u64,
+}
+
+impl Kernel for ConvGemm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn macs(&self) -> u64 {
+        self.macs
+    }
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let g = &self.geom;
+        let input = inputs[0];
+        let out = SyncPtr(outputs[0].as_mut_ptr());
+        let rows = g.batches * g.out_h * g.out_w;
+        let kp = self.packed.kp;
+        let n = self.packed.n;
+        let nbs = self.packed.n_blocks;
+        let threads = ctx.threads();
+        let units = rows.div_ceil(ROW_UNIT);
+        let (tasks_m, tasks_n) = if threads == 1 {
+            (1, 1)
+        } else if self.direct && units < 2 * threads {
+            (units.min(threads), nbs.min(2 * threads))
+        } else {
+            (units.min(4 * threads), 1)
+        };
+        let per_task = units.div_ceil(tasks_m) * ROW_UNIT;
+        let scratch = SyncPtr(self.scratch.as_mut_ptr());
+        let (packed, kernel, direct, zx) = (&self.packed, self.kernel, self.direct, self.zx);
+        ctx.parallel_for(tasks_m * tasks_n, &|task| {
+            let (tm, tn) = (task / tasks_n, task % tasks_n);
+            let r0 = (tm * per_task).min(rows);
+            let r1 = ((tm + 1) * per_task).min(rows);
+            if r0 == r1 {
+                return;
+            }
+            let a = if direct {
+                // SAFETY: row r0 of the `rows x in_c` input matrix.
+                unsafe { input.as_ptr().add(r0 * kp) }
+            } else {
+                // SAFETY: rows `r0..r1` of the `rows x kp` scratch belong to this task only
+                // (im2col convs split over rows alone: tasks_n == 1).
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(scratch.get().add(r0 * kp), (r1 - r0) * kp)
+                };
+                crate::kernels::gemm::im2col(g, input, zx, kp, r0, r1, dst);
+                dst.as_ptr()
+            };
+            let rows_arg = GemmRows {
+                a,
+                a_stride: kp,
+                rows: r1 - r0,
+                // SAFETY: output row r0 of the `rows x n` output.
+                c: unsafe { out.get().add(r0 * n) },
+                c_stride: n,
+                nb_begin: tn * nbs / tasks_n,
+                nb_end: (tn + 1) * nbs / tasks_n,
+            };
+            // SAFETY: the kernel was chosen for a tier this CPU supports (prepare); A rows
+            // hold `kp` readable bytes (input rows when `direct`, scratch rows otherwise),
+            // C rows `n` writable bytes, and tasks write disjoint (row, block) ranges.
+            unsafe { kernel(packed, &rows_arg) };
+        });
+    }
+}
+
+/// A SIMD GEMM kernel for a quantized conv with constant weights, if `isa` has one.
+#[allow(clippy::too_many_arguments)]
+fn simd_conv(
+    isa: Isa,
+    op: &OpRef,
+    geom: &ConvGeometry,
+    q: &QuantParams,
+    signed: bool,
+    per_channel: bool,
+    macs: u64,
+) -> Option<Box<dyn Kernel>> {
+    let filter = op.input(1).ok()?;
+    let w_bytes = filter.data.as_deref()?;
+    let bias: Option<Vec<i32>> = match op.opt_input(2) {
+        None => None,
+        Some(b) => Some(super::util::const_i32(b.data.as_deref()?)),
+    };
+    let choice = crate::kernels::gemm_for(isa, geom.out_c, signed)?;
+    let w: Vec<i32> = if signed {
+        w_bytes.iter().map(|&b| b as i8 as i32).collect()
+    } else {
+        w_bytes.iter().map(|&b| b as i32).collect()
+    };
+    let k = geom.filter_h * geom.filter_w * geom.in_c;
+    let wts = GemmWeights {
+        w: &w,
+        zw: -q.filter_offset,
+        k,
+        n: geom.out_c,
+        bias: bias.as_deref(),
+        zx: -q.input_offset,
+        signed_act: signed,
+    };
+    let packed = PackedGemm::pack(&wts, choice.format, choice.nr, q);
+    let direct = geom.filter_h == 1
+        && geom.filter_w == 1
+        && geom.stride_h == 1
+        && geom.stride_w == 1
+        && geom.pad_h == 0
+        && geom.pad_w == 0
+        && geom.in_c & 3 == 0;
+    let rows = geom.batches * geom.out_h * geom.out_w;
+    let scratch = AlignedBuf::zeroed(if direct { 0 } else { rows * packed.kp });
+    let dtype = match (signed, per_channel) {
+        (false, _) => "qu8",
+        (true, false) => "qi8",
+        (true, true) => "qi8_perchannel",
+    };
+    let shape = if direct {
+        "conv1x1".to_string()
+    } else {
+        format!("conv{}x{}_im2col", geom.filter_h, geom.filter_w)
+    };
+    Some(Box::new(ConvGemm {
+        name: format!("{shape}_{dtype}_{}__{isa}", choice.tile),
+        geom: geom.clone(),
+        packed,
+        kernel: choice.kernel,
+        direct,
+        zx: (-q.input_offset) as u8,
+        scratch,
+        macs,
+    }))
+}
+
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
+    let isa =
+        crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
+    prepare_with_isa(graph, index, isa)
+}
+
+/// [`prepare`] for a given kernel tier (tests compare tiers).
+pub(crate) fn prepare_with_isa(
+    graph: &Graph,
+    index: usize,
+    isa: Isa,
+) -> Result<Box<dyn Kernel>, ModelError> {
     let op = OpRef::new(graph, index);
     let OpKind::Conv2D(opts) = &op.op.kind else {
         return Err(op.err("not a CONV_2D op"));
@@ -356,6 +534,19 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
             let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 0)?;
+            let per_channel_w =
+                matches!(&filter.quant, Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
+            if let Some(k) = simd_conv(
+                isa,
+                &op,
+                &geom,
+                &q,
+                input.dtype == DType::I8,
+                per_channel_w,
+                macs,
+            ) {
+                return Ok(k);
+            }
             if input.dtype == DType::U8 {
                 Ok(Box::new(ConvQ8::<u8> {
                     name: "conv2d_qu8__scalar",

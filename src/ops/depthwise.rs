@@ -6,11 +6,13 @@
 use bytemuck::Pod;
 
 use crate::error::ModelError;
+use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
 use crate::kernels::reference::conv::{ConvGeometry, QuantParams, Q8};
 use crate::kernels::reference::depthwise as kdw;
+use crate::kernels::Isa;
 use crate::model::{Activation, DType, Graph, OpKind, Quant};
 
-use super::conv::{check_bias, geometry, quant_params, Operand};
+use super::conv::{check_bias, geometry, quant_params, Operand, SyncPtr};
 use super::util::OpRef;
 use super::{Kernel, RunCtx};
 
@@ -73,7 +75,104 @@ impl<T: Q8 + Pod> Kernel for DepthwiseQ8<T> {
     }
 }
 
+/// Quantized depthwise 3x3 (multiplier 1, dilation 1) with a SIMD kernel, split over output
+/// rows.
+struct DepthwiseSimd {
+    name: String,
+    packed: PackedDw,
+    kernel: DwFn,
+    macs: u64,
+}
+
+impl Kernel for DepthwiseSimd {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn macs(&self) -> u64 {
+        self.macs
+    }
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let g = &self.packed.geom;
+        let rows = g.batches * g.out_h;
+        let tasks = if ctx.threads() == 1 {
+            1
+        } else {
+            rows.min(4 * ctx.threads())
+        };
+        let input = inputs[0].as_ptr();
+        let out = SyncPtr(outputs[0].as_mut_ptr());
+        let (packed, kernel) = (&self.packed, self.kernel);
+        let input = SyncPtr(input as *mut u8);
+        ctx.parallel_for(tasks, &|t| {
+            let r = DwRows {
+                input: input.get(),
+                output: out.get(),
+                row_begin: t * rows / tasks,
+                row_end: (t + 1) * rows / tasks,
+            };
+            // SAFETY: the kernel was chosen for a tier this CPU supports; the buffers hold the
+            // whole input/output tensors of `geom` (buffer contract); tasks write disjoint
+            // output rows.
+            unsafe { kernel(packed, &r) };
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn simd_depthwise(
+    isa: Isa,
+    op: &OpRef,
+    geom: &ConvGeometry,
+    multiplier: usize,
+    q: &QuantParams,
+    signed: bool,
+    per_channel: bool,
+    macs: u64,
+) -> Option<Box<dyn Kernel>> {
+    if multiplier != 1
+        || geom.filter_h != 3
+        || geom.filter_w != 3
+        || geom.dilation_h != 1
+        || geom.dilation_w != 1
+    {
+        return None;
+    }
+    let w_bytes = op.input(1).ok()?.data.as_deref()?;
+    let bias: Option<Vec<i32>> = match op.opt_input(2) {
+        None => None,
+        Some(b) => Some(super::util::const_i32(b.data.as_deref()?)),
+    };
+    let (kernel, isa_name, bw) = crate::kernels::dwconv_for(isa, signed)?;
+    let w: Vec<i32> = if signed {
+        w_bytes.iter().map(|&b| b as i8 as i32).collect()
+    } else {
+        w_bytes.iter().map(|&b| b as i32).collect()
+    };
+    let dtype = match (signed, per_channel) {
+        (false, _) => "qu8",
+        (true, false) => "qi8",
+        (true, true) => "qi8_perchannel",
+    };
+    Some(Box::new(DepthwiseSimd {
+        name: format!("dwconv3x3_{dtype}__{isa_name}"),
+        packed: PackedDw::pack(geom, &w, bias.as_deref(), q, bw),
+        kernel,
+        macs,
+    }))
+}
+
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
+    let isa =
+        crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
+    prepare_with_isa(graph, index, isa)
+}
+
+/// [`prepare`] for a given kernel tier (tests compare tiers).
+pub(crate) fn prepare_with_isa(
+    graph: &Graph,
+    index: usize,
+    isa: Isa,
+) -> Result<Box<dyn Kernel>, ModelError> {
     let op = OpRef::new(graph, index);
     let OpKind::DepthwiseConv2D {
         conv: opts,
@@ -130,6 +229,14 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
             let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 3)?;
+            let per_channel_w = matches!(&filter.quant,
+                Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
+            let signed = input.dtype == DType::I8;
+            if let Some(k) =
+                simd_depthwise(isa, &op, &geom, multiplier, &q, signed, per_channel_w, macs)
+            {
+                return Ok(k);
+            }
             if input.dtype == DType::U8 {
                 Ok(Box::new(DepthwiseQ8::<u8> {
                     name: "depthwise_qu8__scalar",

@@ -14,6 +14,7 @@ use crate::kernels::reference::fixedpoint::{
 };
 use crate::model::{DType, Graph, OpKind};
 
+use super::conv::SyncPtr;
 use super::util::{f32s, f32s_mut, i8s, i8s_mut, OpRef};
 use super::{Kernel, RunCtx};
 
@@ -79,7 +80,60 @@ impl Kernel for Binary {
     }
 }
 
+/// 8-bit ADD of equal-shape inputs with a SIMD kernel, split into chunks over threads.
+struct AddSimd {
+    name: String,
+    params: QuantAddParams,
+    kernel: crate::kernels::AddFn,
+}
+
+impl Kernel for AddSimd {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let len = outputs[0].len();
+        let out = SyncPtr(outputs[0].as_mut_ptr());
+        let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
+        let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
+        // Chunks of whole 64-byte lines, so only the last chunk has a scalar tail.
+        let tasks = if ctx.threads() == 1 || len < 4096 {
+            1
+        } else {
+            2 * ctx.threads()
+        };
+        let chunk = len.div_ceil(tasks).div_ceil(64) * 64;
+        let (params, kernel) = (&self.params, self.kernel);
+        ctx.parallel_for(tasks, &|t| {
+            let (s, e) = ((t * chunk).min(len), ((t + 1) * chunk).min(len));
+            // SAFETY: the kernel's tier is supported (chosen at prepare); inputs and output
+            // hold `len` bytes (equal shapes, checked at prepare); tasks write disjoint chunks.
+            unsafe {
+                kernel(
+                    params,
+                    a.get().add(s),
+                    b.get().add(s),
+                    out.get().add(s),
+                    e - s,
+                )
+            };
+        });
+    }
+}
+
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
+    let isa =
+        crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
+    prepare_with_isa(graph, index, isa)
+}
+
+/// [`prepare`] for a given kernel tier (tests compare tiers).
+pub(crate) fn prepare_with_isa(
+    graph: &Graph,
+    index: usize,
+    isa: crate::kernels::Isa,
+) -> Result<Box<dyn Kernel>, ModelError> {
     let op = OpRef::new(graph, index);
     let (is_add, activation) = match &op.op.kind {
         OpKind::Add { activation } => (true, *activation),
@@ -138,6 +192,18 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             (m, if dt == DType::U8 { "qu8" } else { "qi8" })
         }
     };
+    if let Math::AddQ(params) = &math {
+        let same = in1.shape == out.shape && in2.shape == out.shape;
+        if let (true, Some((kernel, isa_name))) =
+            (same, crate::kernels::add_for(isa, in1.dtype == DType::I8))
+        {
+            return Ok(Box::new(AddSimd {
+                name: format!("add_{tag}__{isa_name}"),
+                params: *params,
+                kernel,
+            }));
+        }
+    }
     Ok(Box::new(Binary {
         name: format!("{opname}_{tag}__scalar"),
         dtype: in1.dtype,

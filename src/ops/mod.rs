@@ -21,6 +21,9 @@ pub mod resize;
 pub mod shape;
 pub mod util;
 
+#[cfg(test)]
+mod simd_tests;
+
 use crate::error::ModelError;
 use crate::model::{Graph, OpKind};
 use crate::runtime::pool::ThreadPool;
@@ -69,6 +72,21 @@ pub trait Kernel: Send {
     }
 
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]);
+}
+
+/// Prepare op `index` of `graph` with kernels for tier `isa` (ops without SIMD kernels ignore
+/// it); `prepare` uses the process-wide tier (`kernels::isa::selected`).
+pub fn prepare_with_isa(
+    graph: &Graph,
+    index: usize,
+    isa: crate::kernels::Isa,
+) -> Result<Box<dyn Kernel>, ModelError> {
+    match &graph.ops[index].kind {
+        OpKind::Conv2D(_) => conv::prepare_with_isa(graph, index, isa),
+        OpKind::DepthwiseConv2D { .. } => depthwise::prepare_with_isa(graph, index, isa),
+        OpKind::Add { .. } | OpKind::Mul { .. } => elementwise::prepare_with_isa(graph, index, isa),
+        _ => prepare(graph, index),
+    }
 }
 
 /// Prepare op `index` of `graph`.

@@ -30,6 +30,8 @@ pub struct SessionOptions {
     pub preserve_all_tensors: bool,
     /// Threads kernels may use (1 = run on the calling thread only).
     pub threads: usize,
+    /// Kernel tier; `None` = the process-wide one (`SPOTTER_ISA` or the best available).
+    pub isa: Option<crate::kernels::Isa>,
 }
 
 /// Where an op's operand lives.
@@ -54,10 +56,19 @@ pub struct Session {
 
 impl Session {
     pub fn new(graph: Graph, options: SessionOptions) -> Result<Session, ModelError> {
+        if let Some(isa) = options.isa.filter(|i| !i.supported()) {
+            return Err(ModelError::Invalid {
+                what: format!("this CPU cannot run kernel tier {isa}"),
+            });
+        }
         let mut kernels = Vec::with_capacity(graph.ops.len());
         let mut failures = Vec::new();
         for index in 0..graph.ops.len() {
-            match ops::prepare(&graph, index) {
+            let prepared = match options.isa {
+                Some(isa) => ops::prepare_with_isa(&graph, index, isa),
+                None => ops::prepare(&graph, index),
+            };
+            match prepared {
                 Ok(k) => kernels.push(k),
                 Err(e) => failures.push(e.to_string()),
             }

@@ -1,0 +1,101 @@
+//! Depthwise 3x3 (multiplier 1) packing for SIMD kernels; ISA code in `kernels::x86_64`.
+//!
+//! Per block of `bw` channels (16 for ymm, 32 for zmm) the kernel widens each tap's input
+//! bytes to i16, interleaves tap pairs `(2p, 2p+1)` (`p < 5`; tap 9 is a dummy with weight 0)
+//! with `unpacklo/hi_epi16` and multiplies with `vpmaddwd`. Within each 128-bit lane `L`,
+//! `unpacklo` holds channels `8L+0..4` and `unpackhi` channels `8L+4..8`; weights, biases and
+//! requantization arrays are stored in that order ([`lane_channel`]), and `packs_epi32(lo, hi)`
+//! restores channel order.
+//!
+//! Algebra (exact in wrapping i32): `sum_t (x_t - zx) * w'_t = sum_t x_t * w'_t - zx * sum_t w'_t`
+//! with `w' = w - zw`, so `bias'[c] = bias[c] - zx * sum_t w'_t[c]`; taps outside the image read
+//! `zx` and contribute 0. `x` is the raw value (u8 zero-extended or i8 sign-extended).
+
+use crate::runtime::AlignedBuf;
+
+use super::reference::conv::{ConvGeometry, QuantParams};
+use super::requant::Requant;
+
+pub struct PackedDw {
+    pub geom: ConvGeometry,
+    /// Channels per block (16 or 32).
+    pub bw: usize,
+    /// i16 `[cblock][pair 0..5][half 0..2][bw/2 lanes][2 taps]`.
+    pub weights: AlignedBuf,
+    /// `bias'` in lane order, `cblocks * bw` entries.
+    pub bias: Vec<i32>,
+    pub requant: Requant,
+    /// The raw input zero point byte, `cblocks * bw` of them.
+    pub zp_row: Vec<u8>,
+}
+
+/// Output rows (`b * out_h + oy`) `[row_begin, row_end)` of one call.
+#[derive(Clone, Copy)]
+pub struct DwRows {
+    pub input: *const u8,
+    pub output: *mut u8,
+    pub row_begin: usize,
+    pub row_end: usize,
+}
+
+/// # Safety
+/// The CPU supports the kernel's ISA; `input`/`output` hold the whole NHWC tensors of `geom`.
+pub type DwFn = unsafe fn(packed: &PackedDw, rows: &DwRows);
+
+/// Channel (within a block of `bw`) of entry `i` in lane order: half `i / (bw/2)` (unpacklo
+/// or unpackhi), i32 lane `i % (bw/2)` in 128-bit lane `lane / 4`.
+pub fn lane_channel(i: usize, bw: usize) -> usize {
+    let (half, lane) = (i / (bw / 2), i % (bw / 2));
+    (lane & 3) + 4 * half + 8 * (lane >> 2)
+}
+
+impl PackedDw {
+    /// `w[t * c + ch]` raw filter values (tap `t = ky * 3 + kx`), `zw = -filter_offset`,
+    /// `zx = -input_offset`.
+    pub fn pack(
+        geom: &ConvGeometry,
+        w: &[i32],
+        bias: Option<&[i32]>,
+        q: &QuantParams,
+        bw: usize,
+    ) -> PackedDw {
+        let c = geom.in_c;
+        let cblocks = c.div_ceil(bw);
+        let hw = bw / 2;
+        let zw = -q.filter_offset;
+        let zx = -q.input_offset;
+        let wp = |t: usize, ch: usize| -> i32 {
+            if t < 9 && ch < c {
+                w[t * c + ch] - zw
+            } else {
+                0
+            }
+        };
+        let mut wv = vec![0i16; cblocks * 5 * bw * 2];
+        let mut bv = vec![0i32; cblocks * bw];
+        for cb in 0..cblocks {
+            for i in 0..bw {
+                let ch = cb * bw + lane_channel(i, bw);
+                for pair in 0..5 {
+                    let (half, lane) = (i / hw, i % hw);
+                    let base = (((cb * 5 + pair) * 2 + half) * hw + lane) * 2;
+                    wv[base] = wp(2 * pair, ch) as i16;
+                    wv[base + 1] = wp(2 * pair + 1, ch) as i16;
+                }
+                if ch < c {
+                    let sum = (0..9).fold(0i32, |s, t| s.wrapping_add(wp(t, ch)));
+                    let b = bias.map_or(0, |b| b[ch]);
+                    bv[cb * bw + i] = b.wrapping_sub(zx.wrapping_mul(sum));
+                }
+            }
+        }
+        PackedDw {
+            geom: geom.clone(),
+            weights: AlignedBuf::from_bytes(bytemuck::cast_slice(&wv)),
+            bias: bv,
+            bw,
+            requant: Requant::with_order(q, cblocks * bw, |i| (i / bw) * bw + lane_channel(i % bw, bw)),
+            zp_row: vec![zx as u8; cblocks * bw],
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Quantized GEMM for convolutions: packed-weight formats, the zero-point algebra, the
+//! micro-kernel signature, and im2col. ISA code lives in `kernels::x86_64`.
+//!
+//! A conv is `C[m][n] = requant(bias[n] + sum_k (x[m][k] - zx) * (w[n][k] - zw))` where row `m`
+//! is an output pixel and `k = (ky, kx, ic)` runs over its window (1x1 stride-1 convs read the
+//! NHWC input directly as an `M x K` matrix; others go through [`im2col`]).
+//!
+//! Kernels see activations as `a = x` (uint8) or `a = x ^ 0x80 = x + 128` (int8, the kernel
+//! flips the bit), with zero point `za = zx` or `zx + 128`, and weights `w' = w - zw`. Then,
+//! exactly in wrapping 32-bit arithmetic (the reference also wraps),
+//! ```text
+//! sum_k (a - za) * w' = sum_k a * w'  -  za * sum_k w'
+//! ```
+//! so `col_bias[n] = bias[n] - za * sum_k w'[n][k]` is folded once at load.
+//! - `Madd` format (AVX2 `vpmaddwd`): `w'` as i16 (|w'| <= 255, pair sums of u8*i16 fit i32).
+//! - `Vnni` format (`vpdpbusd`, u8 x s8): weights as s8 `s = w - 128` for uint8 (then
+//!   `sum a*w' = sum a*s + (128 - zw) * sum a`: `row_factor = 128 - zw`, times each row's byte
+//!   sum), or `s = w` for int8 (`zw = 0`, `row_factor = 0`).
+//!
+//! Padding: K is padded to `kp` (a multiple of 4) with zero weights; A rows hold `kp` bytes and
+//! padded bytes must be 0 (they enter row sums); window taps outside the image hold the input
+//! zero point `zx` so `a - za = 0`.
+
+use crate::runtime::AlignedBuf;
+
+use super::reference::conv::ConvGeometry;
+use super::requant::Requant;
+
+/// Packed weight layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackFormat {
+    /// i16 `w'`: `[n_block][kp/2][nr][2]`.
+    Madd,
+    /// s8: `[n_block][kp/4][nr][4]`.
+    Vnni,
+}
+
+/// Weights packed for one micro-kernel: `nr` columns per block, K padded to `kp`.
+pub struct PackedGemm {
+    pub format: PackFormat,
+    /// True K (window size * input channels) and padded K (multiple of 4).
+    pub k: usize,
+    pub kp: usize,
+    /// Output channels, columns per block, blocks.
+    pub n: usize,
+    pub nr: usize,
+    pub n_blocks: usize,
+    /// Packed weights (64-byte aligned).
+    pub data: AlignedBuf,
+    /// `bias[n] - za * sum_k w'[n][k]`, padded to `n_blocks * nr` with zeros.
+    pub col_bias: Vec<i32>,
+    /// `128 - zw` for the Vnni format with uint8 weights, else 0.
+    pub row_factor: i32,
+    /// Activations are int8: kernels xor each byte with 0x80 (Vnni and Madd formats).
+    pub signed_act: bool,
+    pub requant: Requant,
+}
+
+/// Quantized weights of a conv in GEMM order: `w[n * k + kk]`, raw values (uint8 or int8
+/// widened) and their zero point (`-filter_offset`).
+pub struct GemmWeights<'a> {
+    pub w: &'a [i32],
+    pub zw: i32,
+    pub k: usize,
+    pub n: usize,
+    pub bias: Option<&'a [i32]>,
+    /// Input zero point in the raw domain (`-input_offset`).
+    pub zx: i32,
+    pub signed_act: bool,
+}
+
+impl PackedGemm {
+    pub fn pack(
+        wts: &GemmWeights,
+        format: PackFormat,
+        nr: usize,
+        q: &super::reference::conv::QuantParams,
+    ) -> PackedGemm {
+        let (k, n) = (wts.k, wts.n);
+        let kp = k.div_ceil(4) * 4;
+        let n_blocks = n.div_ceil(nr);
+        let za = if wts.signed_act { wts.zx + 128 } else { wts.zx };
+        let wp = |nn: usize, kk: usize| wts.w[nn * k + kk] - wts.zw;
+        let mut col_bias = vec![0i32; n_blocks * nr];
+        for (nn, cb) in col_bias.iter_mut().enumerate().take(n) {
+            let sum = (0..k).fold(0i32, |s, kk| s.wrapping_add(wp(nn, kk)));
+            let b = wts.bias.map_or(0, |b| b[nn]);
+            *cb = b.wrapping_sub(za.wrapping_mul(sum));
+        }
+        let (data, row_factor) = match format {
+            PackFormat::Madd => {
+                let mut v = vec![0i16; n_blocks * kp * nr];
+                for nb in 0..n_blocks {
+                    for k2 in 0..kp / 2 {
+                        for j in 0..nr {
+                            for t in 0..2 {
+                                let (nn, kk) = (nb * nr + j, k2 * 2 + t);
+                                if nn < n && kk < k {
+                                    v[((nb * (kp / 2) + k2) * nr + j) * 2 + t] = wp(nn, kk) as i16;
+                                }
+                            }
+                        }
+                    }
+                }
+                (AlignedBuf::from_bytes(bytemuck::cast_slice(&v)), 0)
+            }
+            PackFormat::Vnni => {
+                let unsigned = !wts.signed_act;
+                let mut v = vec![0u8; n_blocks * kp * nr];
+                for nb in 0..n_blocks {
+                    for k4 in 0..kp / 4 {
+                        for j in 0..nr {
+                            for t in 0..4 {
+                                let (nn, kk) = (nb * nr + j, k4 * 4 + t);
+                                if nn < n && kk < k {
+                                    let raw = wts.w[nn * k + kk];
+                                    let s = if unsigned { raw - 128 } else { raw };
+                                    v[((nb * (kp / 4) + k4) * nr + j) * 4 + t] = s as i8 as u8;
+                                }
+                            }
+                        }
+                    }
+                }
+                (
+                    AlignedBuf::from_bytes(&v),
+                    if unsigned { 128 - wts.zw } else { 0 },
+                )
+            }
+        };
+        PackedGemm {
+            format,
+            k,
+            kp,
+            n,
+            nr,
+            n_blocks,
+            data,
+            col_bias,
+            row_factor,
+            signed_act: wts.signed_act,
+            requant: Requant::new(q, n_blocks * nr),
+        }
+    }
+}
+
+/// Rows `[0, rows)` of A and C and a range of column blocks for one micro-kernel call.
+#[derive(Clone, Copy)]
+pub struct GemmRows {
+    /// First A row; rows are `a_stride` bytes apart and hold `kp` readable bytes.
+    pub a: *const u8,
+    pub a_stride: usize,
+    pub rows: usize,
+    /// Output row 0 (NHWC pixel); rows are `c_stride` bytes apart, `n` bytes are written.
+    pub c: *mut u8,
+    pub c_stride: usize,
+    pub nb_begin: usize,
+    pub nb_end: usize,
+}
+
+/// A GEMM micro-kernel driver: for each tile of rows and each column block in range,
+/// accumulate, add `col_bias` and the row term, requantize, store `min(nr, n - col)` bytes.
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `rows.a` is valid for reads of `rows * a_stride` bytes
+/// (the last row only `kp`), `rows.c` for writes of `rows * c_stride` bytes (the last row only
+/// `n`); `packed` has the kernel's format and `nr`.
+pub type GemmFn = unsafe fn(packed: &PackedGemm, rows: &GemmRows);
+
+/// Copy the window of output pixels `[p0, p1)` (in `(b, oy, ox)` order) into `dst` rows of
+/// `kp` bytes: taps outside the image get `zx` (the raw input zero point byte), K padding 0.
+pub fn im2col(
+    g: &ConvGeometry,
+    input: &[u8],
+    zx: u8,
+    kp: usize,
+    p0: usize,
+    p1: usize,
+    dst: &mut [u8],
+) {
+    let c = g.in_c;
+    for (row, p) in dst.chunks_exact_mut(kp).zip(p0..p1) {
+        let ox = p % g.out_w;
+        let oy = (p / g.out_w) % g.out_h;
+        let b = p / (g.out_w * g.out_h);
+        let mut o = 0;
+        for fy in 0..g.filter_h {
+            let iy = g.in_y(oy, fy);
+            for fx in 0..g.filter_w {
+                let d = &mut row[o..o + c];
+                match (iy, g.in_x(ox, fx)) {
+                    (Some(iy), Some(ix)) => {
+                        let s = g.input_offset(b, iy, ix);
+                        if c <= 4 {
+                            for (dd, ss) in d.iter_mut().zip(&input[s..s + c]) {
+                                *dd = *ss;
+                            }
+                        } else {
+                            d.copy_from_slice(&input[s..s + c]);
+                        }
+                    }
+                    _ => d.fill(zx),
+                }
+                o += c;
+            }
+        }
+        row[o..].fill(0);
+    }
+}
+
+/// Pick the column blocking for `n` outputs among `1..=max_nv` vectors of `lanes` columns:
+/// least padding, ties to wider blocks.
+pub fn choose_nv(n: usize, lanes: usize, max_nv: usize) -> usize {
+    (1..=max_nv)
+        .rev()
+        .min_by_key(|&nv| n.div_ceil(nv * lanes) * nv * lanes)
+        .unwrap_or(1)
+}

@@ -1,0 +1,460 @@
+//! AVX2 kernels: u8/i8 widened to i16 and multiplied with `vpmaddwd` (exact: pair sums of
+//! |255 * 255| products fit i32). Also the 256-bit requantization, packing and row sums that
+//! the AVX-VNNI tier reuses, and the depthwise kernel used by every x86 tier.
+
+use std::arch::x86_64::*;
+
+use crate::kernels::dwconv::{DwRows, PackedDw};
+use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
+use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
+use crate::kernels::requant::Requant;
+
+/// Sum of `len` bytes at `p` (u8), wrapping i32.
+///
+/// # Safety
+/// AVX2; `p` valid for `len` byte reads (no over-read: the tail is summed byte by byte).
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn row_sum_u8(p: *const u8, len: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 32 <= len {
+        // SAFETY: `i + 32 <= len`.
+        let v = unsafe { _mm256_loadu_si256(p.add(i).cast()) };
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, _mm256_setzero_si256()));
+        i += 32;
+    }
+    let mut lanes = [0i64; 4];
+    // SAFETY: 32-byte store into a 32-byte array.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    let mut s = lanes.iter().sum::<i64>() as i32;
+    while i < len {
+        // SAFETY: `i < len`.
+        s = s.wrapping_add(i32::from(unsafe { *p.add(i) }));
+        i += 1;
+    }
+    s
+}
+
+/// Requantize 8 accumulators; `col` indexes the `Requant` arrays (see `kernels::requant`).
+///
+/// # Safety
+/// AVX2; the requant arrays hold at least `col + 8` entries.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
+    // SAFETY: arrays hold `col + 8` entries (caller contract).
+    let (mult, lsh, rsh, rmask, rthr) = unsafe {
+        (
+            _mm256_loadu_si256(rq.mult.as_ptr().add(col).cast()),
+            _mm256_loadu_si256(rq.lshift.as_ptr().add(col).cast()),
+            _mm256_loadu_si256(rq.rshift.as_ptr().add(col).cast()),
+            _mm256_loadu_si256(rq.rmask.as_ptr().add(col).cast()),
+            _mm256_loadu_si256(rq.rthresh.as_ptr().add(col).cast()),
+        )
+    };
+    let r = scale8(_mm256_sllv_epi32(x, lsh), mult, rsh, rmask, rthr);
+    let r = _mm256_add_epi32(r, _mm256_set1_epi32(rq.out_zp));
+    _mm256_min_epi32(
+        _mm256_max_epi32(r, _mm256_set1_epi32(rq.act_min)),
+        _mm256_set1_epi32(rq.act_max),
+    )
+}
+
+/// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), rsh)` on 8 lanes, with
+/// `rmask = (1 << rsh) - 1` and `rthr = rmask >> 1` (see `kernels::requant`; `mult >= 0`).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn scale8(
+    x: __m256i,
+    mult: __m256i,
+    rsh: __m256i,
+    rmask: __m256i,
+    rthr: __m256i,
+) -> __m256i {
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge);
+    let odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mult)),
+        nudge,
+    );
+    // Bits 31..62 of each 64-bit sum: low dword of even >> 31, high dword of odd << 1.
+    let q = _mm256_blend_epi32::<0b1010_1010>(
+        _mm256_srli_epi64::<31>(even),
+        _mm256_slli_epi64::<1>(odd),
+    );
+    let rem = _mm256_and_si256(q, rmask);
+    let thr = _mm256_sub_epi32(rthr, _mm256_srai_epi32::<31>(q));
+    _mm256_sub_epi32(_mm256_srav_epi32(q, rsh), _mm256_cmpgt_epi32(rem, thr))
+}
+
+/// Narrow two vectors of clamped values (columns 0..8, 8..16) to 16 bytes in column order.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn narrow16<const SIGNED: bool>(v0: __m256i, v1: __m256i) -> __m128i {
+    let w = _mm256_permute4x64_epi64::<0b1101_1000>(_mm256_packs_epi32(v0, v1));
+    let b = if SIGNED {
+        _mm256_packs_epi16(w, w)
+    } else {
+        _mm256_packus_epi16(w, w)
+    };
+    _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b))
+}
+
+/// Store the first `cnt` (<= 16) bytes of `v` at `dst`.
+///
+/// # Safety
+/// `dst` valid for `cnt` byte writes.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn store_bytes(dst: *mut u8, v: __m128i, cnt: usize) {
+    if cnt >= 16 {
+        // SAFETY: 16 writable bytes.
+        unsafe { _mm_storeu_si128(dst.cast(), v) };
+    } else {
+        let mut tmp = [0u8; 16];
+        // SAFETY: 16-byte store into a 16-byte array; then `cnt` bytes to `dst`.
+        unsafe {
+            _mm_storeu_si128(tmp.as_mut_ptr().cast(), v);
+            std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cnt);
+        }
+    }
+}
+
+/// `conv_gemm_q{u8,i8}_4x16__avx2`: 4 rows x 16 columns per tile, `Madd` packed weights.
+///
+/// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
+/// packed B `kp * 16` i16 per block. Writes `min(16, n - col)` bytes per row and block.
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
+    const NR: usize = 16;
+    debug_assert_eq!(p.nr, NR);
+    let kp4 = p.kp / 4;
+    let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
+    // Zero-extend bytes (0, 1) resp. (2, 3) of each dword to an i16 pair.
+    let sh0 = _mm256_set1_epi32(0x8001_8000u32 as i32);
+    let sh1 = _mm256_set1_epi32(0x8003_8002u32 as i32);
+    let mut m = 0;
+    while m < t.rows {
+        let mr = MR.min(t.rows - m);
+        let mut arow = [t.a; MR];
+        for (r, ap) in arow.iter_mut().enumerate() {
+            // SAFETY: row `m + min(r, mr - 1)` < rows.
+            *ap = unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) };
+        }
+        for nb in t.nb_begin..t.nb_end {
+            // SAFETY: block `nb` spans `kp * 16` i16.
+            let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * p.kp * NR) };
+            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            for k4 in 0..kp4 {
+                for (pair, sh) in [(0usize, sh0), (1, sh1)] {
+                    // SAFETY: inside block `nb`.
+                    let (b0, b1) = unsafe {
+                        (
+                            _mm256_loadu_si256(bp.add(pair * 32).cast()),
+                            _mm256_loadu_si256(bp.add(pair * 32 + 16).cast()),
+                        )
+                    };
+                    for r in 0..MR {
+                        // SAFETY: `k4 * 4 + 4 <= kp` bytes of the row are readable.
+                        let a4 = unsafe { (arow[r].add(k4 * 4) as *const i32).read_unaligned() };
+                        let mut av = _mm256_set1_epi32(a4);
+                        if XOR {
+                            av = _mm256_xor_si256(av, flip);
+                        }
+                        let ap = _mm256_shuffle_epi8(av, sh);
+                        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(ap, b0));
+                        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(ap, b1));
+                    }
+                }
+                // SAFETY: stays within (or one past) block `nb`.
+                bp = unsafe { bp.add(NR * 4) };
+            }
+            // SAFETY: epilogue contract as documented above.
+            unsafe { epilogue16::<MR, SIGNED>(p, t, &acc, &[0; MR], m, mr, nb) };
+        }
+        m += MR;
+    }
+}
+
+/// Bias, row term, requantization and store of an `MR x 16` tile of ymm accumulators.
+///
+/// # Safety
+/// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+    acc: &[[__m256i; 2]; MR],
+    rowterm: &[i32; MR],
+    m: usize,
+    mr: usize,
+    nb: usize,
+) {
+    let col = nb * 16;
+    let cnt = 16.min(p.n - col);
+    // SAFETY: col_bias is padded to `n_blocks * 16`.
+    let (cb0, cb1) = unsafe {
+        (
+            _mm256_loadu_si256(p.col_bias.as_ptr().add(col).cast()),
+            _mm256_loadu_si256(p.col_bias.as_ptr().add(col + 8).cast()),
+        )
+    };
+    for r in 0..MR {
+        if r >= mr {
+            break;
+        }
+        let rt = _mm256_set1_epi32(rowterm[r]);
+        let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
+        let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
+        // SAFETY: requant arrays are padded to `n_blocks * 16`.
+        let (y0, y1) = unsafe {
+            (
+                requant8(x0, &p.requant, col),
+                requant8(x1, &p.requant, col + 8),
+            )
+        };
+        // SAFETY: `cnt` bytes of row `m + r` from column `col` are inside C.
+        unsafe {
+            store_bytes(
+                t.c.add((m + r) * t.c_stride + col),
+                narrow16::<SIGNED>(y0, y1),
+                cnt,
+            )
+        };
+    }
+}
+
+/// The AVX2 GEMM micro-kernel (`nr = 16`) and its tile name.
+pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
+    if signed {
+        (gemm_madd::<4, true, true>, "4x16")
+    } else {
+        (gemm_madd::<4, false, false>, "4x16")
+    }
+}
+
+/// `dwconv3x3_q{u8,i8}__avx2`: depthwise 3x3 (any stride / padding, multiplier 1) over output
+/// rows `rows.row_begin..row_end`, 16 channels per step, tap pairs multiplied with
+/// `vpmaddwd` against `PackedDw` weights.
+///
+/// Reads: 16 bytes per tap and channel block; taps outside the image read `PackedDw::zp_row`
+/// (the input zero point, padded to whole blocks); the channel tail block is copied to a
+/// local buffer first (no over-read). Writes exactly `channels` bytes per output pixel.
+#[target_feature(enable = "avx2")]
+unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+    let g = &p.geom;
+    let c = g.in_c;
+    let full = c / 16;
+    let cblocks = c.div_ceil(16);
+    let w = p.weights.as_slice().as_ptr() as *const __m256i;
+    let zp = p.zp_row.as_ptr();
+    let widen = |ptr: *const u8| -> __m256i {
+        // SAFETY: callers pass 16 readable bytes.
+        let v = unsafe { _mm_loadu_si128(ptr.cast()) };
+        if SIGNED {
+            _mm256_cvtepi8_epi16(v)
+        } else {
+            _mm256_cvtepu8_epi16(v)
+        }
+    };
+    for row in t.row_begin..t.row_end {
+        let oy = row % g.out_h;
+        let b = row / g.out_h;
+        for ox in 0..g.out_w {
+            let mut taps = [zp; 10];
+            for fy in 0..3 {
+                let Some(iy) = g.in_y(oy, fy) else { continue };
+                for fx in 0..3 {
+                    if let Some(ix) = g.in_x(ox, fx) {
+                        // SAFETY: pixel (b, iy, ix) is inside the input.
+                        taps[fy * 3 + fx] = unsafe { t.input.add(g.input_offset(b, iy, ix)) };
+                    }
+                }
+            }
+            // SAFETY: pixel (b, oy, ox) is inside the output.
+            let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
+            // One block of 16 channels from 10 tap pointers (each with 16 readable bytes).
+            let block = |src: &[*const u8; 10], cb: usize| {
+                let off = cb * 16;
+                // SAFETY: bias/requant arrays and weights cover `cblocks` blocks; each source
+                // has 16 readable bytes; the output pixel has `c - off` bytes from `off`.
+                unsafe {
+                    let (mut lo, mut hi) = (
+                        _mm256_loadu_si256(p.bias.as_ptr().add(off).cast()),
+                        _mm256_loadu_si256(p.bias.as_ptr().add(off + 8).cast()),
+                    );
+                    for pair in 0..5 {
+                        let x0 = widen(src[2 * pair]);
+                        let x1 = widen(src[2 * pair + 1]);
+                        let w0 = _mm256_load_si256(w.add((cb * 5 + pair) * 2));
+                        let w1 = _mm256_load_si256(w.add((cb * 5 + pair) * 2 + 1));
+                        lo = _mm256_add_epi32(
+                            lo,
+                            _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0),
+                        );
+                        hi = _mm256_add_epi32(
+                            hi,
+                            _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1),
+                        );
+                    }
+                    let ylo = requant8(lo, &p.requant, off);
+                    let yhi = requant8(hi, &p.requant, off + 8);
+                    // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
+                    let w16 = _mm256_packs_epi32(ylo, yhi);
+                    let b8 = if SIGNED {
+                        _mm256_packs_epi16(w16, w16)
+                    } else {
+                        _mm256_packus_epi16(w16, w16)
+                    };
+                    let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
+                    store_bytes(out.add(off), bytes, 16.min(c - off));
+                }
+            };
+            for cb in 0..full {
+                // SAFETY: whole blocks inside each pixel / the padded zp row.
+                let src = taps.map(|t| unsafe { t.add(cb * 16) });
+                block(&src, cb);
+            }
+            if full < cblocks {
+                let off = full * 16;
+                let mut tail = [[0u8; 16]; 10];
+                let mut src = [zp; 10];
+                for i in 0..10 {
+                    if taps[i] == zp {
+                        // SAFETY: the zp row is padded to whole blocks.
+                        src[i] = unsafe { zp.add(off) };
+                    } else {
+                        // SAFETY: the tail block has `c - off` readable bytes; the copy keeps
+                        // the 16-byte load inside `tail`.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                taps[i].add(off),
+                                tail[i].as_mut_ptr(),
+                                c - off,
+                            )
+                        };
+                        src[i] = tail[i].as_ptr();
+                    }
+                }
+                block(&src, full);
+            }
+        }
+    }
+}
+
+pub(crate) fn dwconv_kernel(signed: bool) -> crate::kernels::dwconv::DwFn {
+    if signed {
+        dwconv3x3::<true>
+    } else {
+        dwconv3x3::<false>
+    }
+}
+
+/// Broadcast form of `scale8`'s parameters for one multiplier / right shift.
+struct Scale {
+    mult: __m256i,
+    rsh: __m256i,
+    rmask: __m256i,
+    rthr: __m256i,
+}
+
+impl Scale {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new(mult: i32, left_shift: i32) -> Scale {
+        let rs = (-left_shift).clamp(0, 31);
+        let mask = ((1i64 << rs) - 1) as i32;
+        Scale {
+            mult: _mm256_set1_epi32(mult),
+            rsh: _mm256_set1_epi32(rs),
+            rmask: _mm256_set1_epi32(mask),
+            rthr: _mm256_set1_epi32(mask >> 1),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, x: __m256i) -> __m256i {
+        scale8(x, self.mult, self.rsh, self.rmask, self.rthr)
+    }
+}
+
+/// `add_q{u8,i8}__avx2`: TFLite's 8-bit ADD (`AddElementwise` / `AddFunc`: offsets, left shift
+/// 20, three `MultiplyByQuantizedMultiplierSmallerThanOneExp`) on equal-shape inputs, 16
+/// elements per step; the tail (< 16) runs the scalar reference body.
+///
+/// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
+#[target_feature(enable = "avx2")]
+unsafe fn add_q8<const SIGNED: bool>(
+    p: &QuantAddParams,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    len: usize,
+) {
+    let s1 = Scale::new(p.input1_multiplier, p.input1_shift);
+    let s2 = Scale::new(p.input2_multiplier, p.input2_shift);
+    let so = Scale::new(p.output_multiplier, p.output_shift);
+    let (o1, o2) = (
+        _mm256_set1_epi32(p.input1_offset),
+        _mm256_set1_epi32(p.input2_offset),
+    );
+    let oo = _mm256_set1_epi32(p.output_offset);
+    let (lo, hi) = (_mm256_set1_epi32(p.act_min), _mm256_set1_epi32(p.act_max));
+    let ls = _mm_cvtsi32_si128(p.left_shift);
+    let widen = |v: __m128i| -> __m256i {
+        if SIGNED {
+            _mm256_cvtepi8_epi32(v)
+        } else {
+            _mm256_cvtepu8_epi32(v)
+        }
+    };
+    let one = |x: __m256i, y: __m256i| -> __m256i {
+        let v1 = _mm256_sll_epi32(_mm256_add_epi32(x, o1), ls);
+        let v2 = _mm256_sll_epi32(_mm256_add_epi32(y, o2), ls);
+        let sum = _mm256_add_epi32(s1.apply(v1), s2.apply(v2));
+        let r = _mm256_add_epi32(so.apply(sum), oo);
+        _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
+    };
+    let mut i = 0;
+    while i + 16 <= len {
+        // SAFETY: `i + 16 <= len` bytes of a, b and out.
+        unsafe {
+            let x = _mm_loadu_si128(a.add(i).cast());
+            let y = _mm_loadu_si128(b.add(i).cast());
+            let r0 = one(widen(x), widen(y));
+            let r1 = one(widen(_mm_srli_si128::<8>(x)), widen(_mm_srli_si128::<8>(y)));
+            _mm_storeu_si128(out.add(i).cast(), narrow16::<SIGNED>(r0, r1));
+        }
+        i += 16;
+    }
+    while i < len {
+        // SAFETY: `i < len`.
+        unsafe {
+            let (x, y) = if SIGNED {
+                (*a.add(i) as i8 as i32, *b.add(i) as i8 as i32)
+            } else {
+                (*a.add(i) as i32, *b.add(i) as i32)
+            };
+            *out.add(i) = add_quantized(x, y, p) as u8;
+        }
+        i += 1;
+    }
+}
+
+/// # Safety
+/// AVX2; `a`, `b` valid for `len` reads, `out` for `len` writes.
+pub type AddFn =
+    unsafe fn(p: &QuantAddParams, a: *const u8, b: *const u8, out: *mut u8, len: usize);
+
+pub(crate) fn add_kernel(signed: bool) -> AddFn {
+    if signed {
+        add_q8::<true>
+    } else {
+        add_q8::<false>
+    }
+}

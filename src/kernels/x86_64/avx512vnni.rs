@@ -1,0 +1,224 @@
+//! AVX-512 VNNI kernels (`vpdpbusd` on zmm: 64 u8 x s8 products per instruction).
+
+use std::arch::x86_64::*;
+
+use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
+use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
+use crate::kernels::requant::Requant;
+
+use super::avx2::row_sum_u8;
+
+/// Requantize 16 accumulators of columns `col..col+16` (see `kernels::requant`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
+    // SAFETY: the requant arrays are padded to `n_blocks * nr >= col + 16` entries.
+    let (mult, lsh, rsh, rmask, rthr) = unsafe {
+        (
+            _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(rq.rshift.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(rq.rmask.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(rq.rthresh.as_ptr().add(col).cast()),
+        )
+    };
+    let x = _mm512_sllv_epi32(x, lsh);
+    let nudge = _mm512_set1_epi64(1 << 30);
+    let even = _mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge);
+    let odd = _mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(mult)),
+        nudge,
+    );
+    // Bits 31..62 of each 64-bit sum: low dword of even >> 31, high dword of odd << 1.
+    let q = _mm512_mask_blend_epi32(
+        0xAAAA,
+        _mm512_srli_epi64::<31>(even),
+        _mm512_slli_epi64::<1>(odd),
+    );
+    let rem = _mm512_and_si512(q, rmask);
+    let thr = _mm512_sub_epi32(rthr, _mm512_srai_epi32::<31>(q));
+    let r = _mm512_srav_epi32(q, rsh);
+    let r = _mm512_mask_add_epi32(
+        r,
+        _mm512_cmpgt_epi32_mask(rem, thr),
+        r,
+        _mm512_set1_epi32(1),
+    );
+    let r = _mm512_add_epi32(r, _mm512_set1_epi32(rq.out_zp));
+    _mm512_min_epi32(
+        _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
+        _mm512_set1_epi32(rq.act_max),
+    )
+}
+
+/// `conv_gemm_q{u8,i8}_{MR}x{16*NV}__avx512vnni`: MR rows x 16*NV columns per tile.
+///
+/// Reads: A rows `kp` bytes each in 4-byte groups (no over-read; rows past `rows` are not
+/// read: tail tiles repeat the last row and discard it); packed B `kp * nr` bytes per block.
+/// Writes: exactly `min(nr, n - col)` bytes per row and block (masked stores).
+#[allow(clippy::needless_range_loop)] // register-tile indexing, fully unrolled
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm, t: &GemmRows) {
+    let nr = 16 * NV;
+    debug_assert_eq!(p.nr, nr);
+    let kp4 = p.kp / 4;
+    let flip = _mm512_set1_epi32(0x8080_8080u32 as i32);
+    let mut m = 0;
+    while m < t.rows {
+        let mr = MR.min(t.rows - m);
+        let mut arow = [t.a; MR];
+        let mut rowterm = [0i32; MR];
+        for (r, (ap, rt)) in arow.iter_mut().zip(rowterm.iter_mut()).enumerate() {
+            // SAFETY: row `m + min(r, mr - 1)` < rows.
+            *ap = unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) };
+            if p.row_factor != 0 && r < mr {
+                // SAFETY: the row holds `kp` readable bytes.
+                *rt = unsafe { row_sum_u8(*ap, p.kp) }.wrapping_mul(p.row_factor);
+            }
+        }
+        for nb in t.nb_begin..t.nb_end {
+            // SAFETY: block `nb` of the packed data spans `kp * nr` bytes.
+            let mut bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * nr) };
+            let mut acc = [[_mm512_setzero_si512(); NV]; MR];
+            for k4 in 0..kp4 {
+                let mut b = [_mm512_setzero_si512(); NV];
+                for (v, bv) in b.iter_mut().enumerate() {
+                    // SAFETY: inside block `nb` (see above).
+                    *bv = unsafe { _mm512_loadu_si512(bp.add(v * 64).cast()) };
+                }
+                for r in 0..MR {
+                    // SAFETY: `k4 * 4 + 4 <= kp` bytes of the row are readable.
+                    let a4 = unsafe { (arow[r].add(k4 * 4) as *const i32).read_unaligned() };
+                    let mut av = _mm512_set1_epi32(a4);
+                    if XOR {
+                        av = _mm512_xor_si512(av, flip);
+                    }
+                    for v in 0..NV {
+                        acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, b[v]);
+                    }
+                }
+                // SAFETY: stays within (or one past) block `nb`.
+                bp = unsafe { bp.add(nr * 4) };
+            }
+            let col0 = nb * nr;
+            let ncols = nr.min(p.n - col0);
+            for v in 0..NV {
+                let col = col0 + 16 * v;
+                let cnt = ncols.saturating_sub(16 * v).min(16);
+                let mask: u16 = ((1u32 << cnt) - 1) as u16;
+                // SAFETY: col_bias is padded to `n_blocks * nr`.
+                let cb = unsafe { _mm512_loadu_si512(p.col_bias.as_ptr().add(col).cast()) };
+                for r in 0..MR {
+                    if r >= mr {
+                        break;
+                    }
+                    let x = _mm512_add_epi32(
+                        _mm512_add_epi32(acc[r][v], cb),
+                        _mm512_set1_epi32(rowterm[r]),
+                    );
+                    // SAFETY: see `requant16`.
+                    let y = unsafe { requant16(x, &p.requant, col) };
+                    let bytes = _mm512_cvtepi32_epi8(y);
+                    // SAFETY: masked store of `cnt` bytes inside row `m + r` of C.
+                    unsafe {
+                        _mm_mask_storeu_epi8(
+                            t.c.add((m + r) * t.c_stride + col).cast(),
+                            mask,
+                            bytes,
+                        )
+                    };
+                }
+            }
+        }
+        m += MR;
+    }
+}
+
+/// The micro-kernel for `nv` zmm columns (1..=4) and the tile name (`MRxNR`).
+pub(crate) fn gemm_kernel(nv: usize, signed: bool) -> (GemmFn, &'static str) {
+    match (nv, signed) {
+        (1, false) => (gemm::<12, 1, false>, "12x16"),
+        (2, false) => (gemm::<8, 2, false>, "8x32"),
+        (3, false) => (gemm::<8, 3, false>, "8x48"),
+        (_, false) => (gemm::<6, 4, false>, "6x64"),
+        (1, true) => (gemm::<12, 1, true>, "12x16"),
+        (2, true) => (gemm::<8, 2, true>, "8x32"),
+        (3, true) => (gemm::<8, 3, true>, "8x48"),
+        (_, true) => (gemm::<6, 4, true>, "6x64"),
+    }
+}
+
+/// `dwconv3x3_q{u8,i8}__avx512vnni`: depthwise 3x3 (any stride / padding, multiplier 1) over
+/// output rows `rows.row_begin..row_end`, 32 channels per step (`PackedDw` with `bw = 32`),
+/// tap pairs multiplied with 512-bit `vpmaddwd`.
+///
+/// Reads: per tap and block 32 bytes, the channel tail with masked loads (no over-read); taps
+/// outside the image read `PackedDw::zp_row`. Writes exactly `channels` bytes per pixel
+/// (masked store on the tail).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+    let g = &p.geom;
+    let c = g.in_c;
+    let cblocks = c.div_ceil(32);
+    let w = p.weights.as_slice().as_ptr() as *const __m512i;
+    let zp = p.zp_row.as_ptr();
+    for row in t.row_begin..t.row_end {
+        let oy = row % g.out_h;
+        let b = row / g.out_h;
+        for ox in 0..g.out_w {
+            let mut taps = [zp; 10];
+            for fy in 0..3 {
+                let Some(iy) = g.in_y(oy, fy) else { continue };
+                for fx in 0..3 {
+                    if let Some(ix) = g.in_x(ox, fx) {
+                        // SAFETY: pixel (b, iy, ix) is inside the input.
+                        taps[fy * 3 + fx] = unsafe { t.input.add(g.input_offset(b, iy, ix)) };
+                    }
+                }
+            }
+            // SAFETY: pixel (b, oy, ox) is inside the output.
+            let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
+            for cb in 0..cblocks {
+                let off = cb * 32;
+                let cnt = 32.min(c - off);
+                let mask: u32 = if cnt == 32 { u32::MAX } else { (1u32 << cnt) - 1 };
+                // SAFETY: masked loads read only the `cnt` valid bytes of each tap (the zp row
+                // is padded); bias/requant/weights cover `cblocks` blocks; the masked store
+                // writes `cnt` bytes of this output pixel.
+                unsafe {
+                    let widen = |ptr: *const u8| -> __m512i {
+                        let v = _mm256_maskz_loadu_epi8(mask, ptr.add(off).cast());
+                        if SIGNED {
+                            _mm512_cvtepi8_epi16(v)
+                        } else {
+                            _mm512_cvtepu8_epi16(v)
+                        }
+                    };
+                    let mut lo = _mm512_loadu_si512(p.bias.as_ptr().add(off).cast());
+                    let mut hi = _mm512_loadu_si512(p.bias.as_ptr().add(off + 16).cast());
+                    for pair in 0..5 {
+                        let x0 = widen(taps[2 * pair]);
+                        let x1 = widen(taps[2 * pair + 1]);
+                        let w0 = _mm512_load_si512(w.add((cb * 5 + pair) * 2).cast());
+                        let w1 = _mm512_load_si512(w.add((cb * 5 + pair) * 2 + 1).cast());
+                        lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), w0));
+                        hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), w1));
+                    }
+                    let ylo = requant16(lo, &p.requant, off);
+                    let yhi = requant16(hi, &p.requant, off + 16);
+                    // Values are clamped to the output type: truncating narrows are exact.
+                    let bytes = _mm512_cvtepi16_epi8(_mm512_packs_epi32(ylo, yhi));
+                    _mm256_mask_storeu_epi8(out.add(off).cast(), mask, bytes);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn dwconv_kernel(signed: bool) -> DwFn {
+    if signed {
+        dwconv3x3::<true>
+    } else {
+        dwconv3x3::<false>
+    }
+}

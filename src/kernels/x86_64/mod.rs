@@ -1,0 +1,75 @@
+//! x86-64 SIMD kernels, one file per tier. Everything here is selected once at prepare time
+//! through [`gemm_for`] / [`dwconv_for`] for a tier the CPU supports (`Isa::supported`), which
+//! is what makes calling the `#[target_feature]` functions sound.
+
+mod avx2;
+mod avx512vnni;
+mod avxvnni;
+
+use super::dwconv::DwFn;
+use super::gemm::{choose_nv, GemmFn, PackFormat};
+use super::Isa;
+
+/// A GEMM micro-kernel and the weight packing it needs.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmChoice {
+    pub format: PackFormat,
+    pub nr: usize,
+    pub kernel: GemmFn,
+    /// `MRxNR`, for kernel names.
+    pub tile: &'static str,
+}
+
+/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations).
+pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
+    match isa {
+        Isa::Avx2 => {
+            let (kernel, tile) = avx2::gemm_kernel(signed);
+            Some(GemmChoice {
+                format: PackFormat::Madd,
+                nr: 16,
+                kernel,
+                tile,
+            })
+        }
+        Isa::AvxVnni => {
+            let (kernel, tile) = avxvnni::gemm_kernel(signed);
+            Some(GemmChoice {
+                format: PackFormat::Vnni,
+                nr: 16,
+                kernel,
+                tile,
+            })
+        }
+        Isa::Avx512Vnni => {
+            let nv = choose_nv(n, 16, 4);
+            let (kernel, tile) = avx512vnni::gemm_kernel(nv, signed);
+            Some(GemmChoice {
+                format: PackFormat::Vnni,
+                nr: 16 * nv,
+                kernel,
+                tile,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`).
+pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)> {
+    match isa {
+        Isa::Avx2 | Isa::AvxVnni => Some((avx2::dwconv_kernel(signed), "avx2", 16)),
+        Isa::Avx512Vnni => Some((avx512vnni::dwconv_kernel(signed), "avx512vnni", 32)),
+        _ => None,
+    }
+}
+
+pub use avx2::AddFn;
+
+/// The 8-bit ADD kernel of `isa` (the AVX2 one serves every x86 tier) and its ISA name.
+pub fn add_for(isa: Isa, signed: bool) -> Option<(AddFn, &'static str)> {
+    match isa {
+        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => Some((avx2::add_kernel(signed), "avx2")),
+        _ => None,
+    }
+}

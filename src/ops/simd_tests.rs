@@ -1,0 +1,348 @@
+//! Every SIMD kernel against the scalar reference, bit for bit, on every tier this CPU runs
+//! (`Isa::available()`), at 1 and 2 threads, over random shapes, strides, paddings, zero
+//! points, multipliers (shifts on both sides), activation clamps, uint8 and int8 per-channel.
+
+use proptest::prelude::*;
+
+use crate::kernels::Isa;
+use crate::model::{Activation, Conv2DOptions, DType, Graph, Op, OpKind, Padding, Quant, Tensor};
+use crate::ops::{Kernel, RunCtx};
+
+/// Run op 0 of `graph` prepared for `isa` with `threads` threads; returns kernel name, output.
+fn run_tier(graph: &Graph, isa: Isa, input: &[u8], threads: usize) -> (String, Vec<u8>) {
+    let mut k: Box<dyn Kernel> = match graph.ops[0].kind {
+        OpKind::Conv2D(_) => super::conv::prepare_with_isa(graph, 0, isa),
+        OpKind::DepthwiseConv2D { .. } => super::depthwise::prepare_with_isa(graph, 0, isa),
+        _ => unreachable!("conv-like ops only"),
+    }
+    .expect("prepare");
+    let op = &graph.ops[0];
+    let bufs: Vec<crate::runtime::AlignedBuf> = op
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            Some(_) if i == 0 => crate::runtime::AlignedBuf::from_bytes(input),
+            Some(id) => crate::runtime::AlignedBuf::from_bytes(
+                graph.tensors[*id].data.as_deref().unwrap_or_default(),
+            ),
+            None => crate::runtime::AlignedBuf::zeroed(0),
+        })
+        .collect();
+    let ins: Vec<&[u8]> = bufs.iter().map(|b| b.as_slice()).collect();
+    let mut out = crate::runtime::AlignedBuf::zeroed(graph.tensors[op.outputs[0]].byte_len());
+    let ctx = RunCtx::with_threads(threads);
+    k.run(&ctx, &ins, &mut [out.as_mut_slice()]);
+    (k.name().to_string(), out.as_slice().to_vec())
+}
+
+/// The one check: every available tier and 1/2 threads equal the scalar reference.
+fn check_all_tiers(graph: &Graph, input: &[u8]) -> Result<(), TestCaseError> {
+    let (ref_name, want) = run_tier(graph, Isa::Scalar, input, 1);
+    prop_assert!(ref_name.ends_with("__scalar"), "{}", ref_name);
+    for isa in Isa::available() {
+        for threads in [1, 2] {
+            let (name, got) = run_tier(graph, isa, input, threads);
+            if isa != Isa::Scalar {
+                prop_assert!(
+                    !name.ends_with("__scalar"),
+                    "{isa}: no SIMD kernel ({name})"
+                );
+            }
+            if got != want {
+                let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
+                prop_assert!(
+                    false,
+                    "{name} ({threads} threads) differs from {ref_name} at byte {first} of {}: \
+                     {} vs {}",
+                    want.len(),
+                    got[first],
+                    want[first]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    signed: bool,
+    per_channel: bool,
+    batches: usize,
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    out_c: usize,
+    k: usize,
+    stride: usize,
+    same: bool,
+    in_zp: i32,
+    w_zp: i32,
+    out_zp: i32,
+    in_scale: f32,
+    w_scales: Vec<f32>,
+    out_scale: f32,
+    act: Activation,
+    with_bias: bool,
+    seed: u64,
+}
+
+fn act() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::None),
+        Just(Activation::Relu),
+        Just(Activation::Relu6),
+        Just(Activation::ReluN1To1)
+    ]
+}
+
+fn zp_u8() -> impl Strategy<Value = i32> {
+    prop_oneof![Just(0), Just(255), Just(128), 0i32..256]
+}
+
+fn zp_i8() -> impl Strategy<Value = i32> {
+    prop_oneof![Just(-128), Just(127), Just(0), -128i32..128]
+}
+
+fn case(depthwise: bool) -> impl Strategy<Value = Case> {
+    (
+        (
+            any::<bool>(),
+            any::<bool>(),
+            1usize..=2,
+            1usize..=7,
+            1usize..=7,
+            1usize..=40,
+        ),
+        (
+            1usize..=80,
+            prop_oneof![Just(1usize), Just(3)],
+            1usize..=2,
+            any::<bool>(),
+        ),
+        (zp_u8(), zp_u8(), zp_u8(), zp_i8(), zp_i8()),
+        (
+            1e-3f32..0.1,
+            prop::collection::vec(1e-3f32..0.1, 80),
+            1e-4f32..0.05,
+        ),
+        (act(), any::<bool>(), any::<u64>()),
+    )
+        .prop_map(move |(a, b, z, s, r)| {
+            let signed = a.0;
+            let k = if depthwise { 3 } else { b.1 };
+            Case {
+                signed,
+                per_channel: signed && a.1,
+                batches: a.2,
+                in_h: a.3,
+                in_w: a.4,
+                in_c: a.5,
+                out_c: if depthwise { a.5 } else { b.0 },
+                k,
+                stride: b.2,
+                same: b.3,
+                in_zp: if signed { z.3 } else { z.0 },
+                w_zp: if signed { 0 } else { z.1 },
+                out_zp: if signed { z.4 } else { z.2 },
+                in_scale: s.0,
+                w_scales: s.1,
+                out_scale: s.2,
+                act: r.0,
+                with_bias: r.1,
+                seed: r.2,
+            }
+        })
+}
+
+/// xorshift bytes.
+fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
+    let dt = if c.signed { DType::I8 } else { DType::U8 };
+    let pad = if c.same {
+        Padding::Same
+    } else {
+        Padding::Valid
+    };
+    let out_dim = |i: usize| {
+        let (o, _) =
+            crate::kernels::reference::conv::window_out_and_pad(c.same, i, c.k, c.stride, 1);
+        o
+    };
+    let (oh, ow) = (out_dim(c.in_h), out_dim(c.in_w));
+    if oh <= 0 || ow <= 0 {
+        return None;
+    }
+    let n = c.out_c;
+    let w_len = if depthwise {
+        c.k * c.k * n
+    } else {
+        n * c.k * c.k * c.in_c
+    };
+    let w_shape = if depthwise {
+        vec![1, c.k, c.k, n]
+    } else {
+        vec![n, c.k, c.k, c.in_c]
+    };
+    let w_quant = if c.per_channel {
+        Some(Quant::PerAxis {
+            axis: if depthwise { 3 } else { 0 },
+            scales: c.w_scales[..n].to_vec(),
+            zero_points: vec![0; n],
+        })
+    } else {
+        Some(Quant::PerTensor {
+            scale: c.w_scales[0],
+            zero_point: c.w_zp,
+        })
+    };
+    let bias: Vec<u8> = bytes(c.seed ^ 0xb1a5, n * 4)
+        .chunks_exact(4)
+        .flat_map(|b| (i32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 14).to_le_bytes())
+        .collect();
+    let mut tensors = vec![
+        Tensor {
+            name: "in".into(),
+            shape: vec![c.batches, c.in_h, c.in_w, c.in_c],
+            dtype: dt,
+            quant: Some(Quant::PerTensor {
+                scale: c.in_scale,
+                zero_point: c.in_zp,
+            }),
+            data: None,
+        },
+        Tensor {
+            name: "w".into(),
+            shape: w_shape,
+            dtype: dt,
+            quant: w_quant,
+            data: Some(bytes(c.seed, w_len)),
+        },
+    ];
+    if c.with_bias {
+        tensors.push(Tensor {
+            name: "b".into(),
+            shape: vec![n],
+            dtype: DType::I32,
+            quant: Some(Quant::PerTensor {
+                scale: c.in_scale * c.w_scales[0],
+                zero_point: 0,
+            }),
+            data: Some(bias),
+        });
+    }
+    tensors.push(Tensor {
+        name: "out".into(),
+        shape: vec![c.batches, oh as usize, ow as usize, n],
+        dtype: dt,
+        quant: Some(Quant::PerTensor {
+            scale: c.out_scale,
+            zero_point: c.out_zp,
+        }),
+        data: None,
+    });
+    let conv = Conv2DOptions {
+        padding: pad,
+        stride_h: c.stride,
+        stride_w: c.stride,
+        dilation_h: 1,
+        dilation_w: 1,
+        activation: c.act,
+    };
+    let kind = if depthwise {
+        OpKind::DepthwiseConv2D {
+            conv,
+            depth_multiplier: 1,
+        }
+    } else {
+        OpKind::Conv2D(conv)
+    };
+    let n_in = tensors.len() - 1;
+    Some(Graph {
+        ops: vec![Op {
+            kind,
+            inputs: (0..n_in).map(Some).collect(),
+            outputs: vec![n_in],
+        }],
+        inputs: vec![0],
+        outputs: vec![n_in],
+        tensors,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv_simd_matches_scalar(c in case(false)) {
+        if let Some(g) = graph(&c, false) {
+            let input = bytes(c.seed ^ 0x1234, g.tensors[0].num_elements());
+            check_all_tiers(&g, &input)?;
+        }
+    }
+
+    #[test]
+    fn depthwise_simd_matches_scalar(c in case(true)) {
+        if let Some(g) = graph(&c, true) {
+            let input = bytes(c.seed ^ 0x1234, g.tensors[0].num_elements());
+            check_all_tiers(&g, &input)?;
+        }
+    }
+}
+
+/// Wide shapes: every avx512 column blocking (16..64), many row tiles, both threads splits.
+#[test]
+fn conv_simd_matches_scalar_wide() {
+    for (i, (in_c, out_c, hw)) in [
+        (32, 16, 9),
+        (16, 96, 11),
+        (24, 144, 5),
+        (64, 160, 3),
+        (96, 273, 2),
+        (8, 1280, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for signed in [false, true] {
+            let c = Case {
+                signed,
+                per_channel: signed,
+                batches: 1,
+                in_h: hw,
+                in_w: hw + 1,
+                in_c,
+                out_c,
+                k: 1,
+                stride: 1,
+                same: true,
+                in_zp: if signed { -3 } else { 130 },
+                w_zp: if signed { 0 } else { 101 },
+                out_zp: if signed { 5 } else { 120 },
+                in_scale: 0.02,
+                w_scales: (0..out_c)
+                    .map(|j| 0.002 + 0.0001 * (j % 17) as f32)
+                    .collect(),
+                out_scale: 0.03,
+                act: Activation::Relu6,
+                with_bias: true,
+                seed: 77 + i as u64,
+            };
+            let g = graph(&c, false).expect("valid");
+            let input = bytes(c.seed, g.tensors[0].num_elements());
+            check_all_tiers(&g, &input).expect("bit exact");
+        }
+    }
+}
