@@ -3,6 +3,8 @@
 //! Every queue between stages has an explicit full-policy (capture keeps only the newest frame
 //! and counts drops; sinks never block the pipeline).
 
+mod track;
 mod types;
 
+pub use track::*;
 pub use types::*;
