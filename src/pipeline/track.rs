@@ -27,7 +27,10 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        TrackerConfig { iou_threshold: 0.3, max_missed_frames: 5 }
+        TrackerConfig {
+            iou_threshold: 0.3,
+            max_missed_frames: 5,
+        }
     }
 }
 
@@ -89,7 +92,12 @@ pub fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        Tracker { config, tracks: Vec::new(), ended: Vec::new(), next_id: 1 }
+        Tracker {
+            config,
+            tracks: Vec::new(),
+            ended: Vec::new(),
+            next_id: 1,
+        }
     }
 
     pub fn config(&self) -> &TrackerConfig {
@@ -161,7 +169,11 @@ impl Tracker {
                     id
                 }
             };
-            out.push(TrackedDetection { id, detection: d.clone(), zones: Vec::new() });
+            out.push(TrackedDetection {
+                id,
+                detection: d.clone(),
+                zones: Vec::new(),
+            });
         }
 
         // Tracks that existed before this frame and were not matched miss one more frame.
@@ -203,7 +215,12 @@ mod tests {
     use super::*;
 
     fn det(label: &str, bbox: [f64; 4]) -> Detection {
-        Detection { label: label.to_string(), class_id: 0, score: 0.8, bbox }
+        Detection {
+            label: label.to_string(),
+            class_id: 0,
+            score: 0.8,
+            bbox,
+        }
     }
 
     fn people() -> Vec<Detection> {
@@ -245,7 +262,10 @@ mod tests {
 
     #[test]
     fn person_leaving_ends_track_after_max_missed() {
-        let cfg = TrackerConfig { iou_threshold: 0.3, max_missed_frames: 2 };
+        let cfg = TrackerConfig {
+            iou_threshold: 0.3,
+            max_missed_frames: 2,
+        };
         let mut tr = Tracker::new(cfg);
         tr.update(&people(), 0.0);
         let three = &people()[..3];
@@ -269,7 +289,10 @@ mod tests {
 
     #[test]
     fn brief_miss_keeps_the_id() {
-        let mut tr = Tracker::new(TrackerConfig { iou_threshold: 0.3, max_missed_frames: 3 });
+        let mut tr = Tracker::new(TrackerConfig {
+            iou_threshold: 0.3,
+            max_missed_frames: 3,
+        });
         tr.update(&people(), 0.0);
         tr.update(&people()[..3], 1.0);
         assert_eq!(ids(&tr.update(&people(), 2.0)), vec![1, 2, 3, 4]);
@@ -301,7 +324,10 @@ mod tests {
         let bbox = [0.0, 0.0, 10.0, 10.0];
         assert_eq!(ids(&tr.update(&[det("person", bbox)], 0.0)), vec![1]);
         assert_eq!(ids(&tr.update(&[det("dog", bbox)], 1.0)), vec![2]);
-        assert_eq!(ids(&tr.update(&[det("person", bbox), det("dog", bbox)], 2.0)), vec![1, 2]);
+        assert_eq!(
+            ids(&tr.update(&[det("person", bbox), det("dog", bbox)], 2.0)),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -309,7 +335,10 @@ mod tests {
         let mut tr = Tracker::new(TrackerConfig::default());
         tr.update(&people(), 0.0);
         let ended = tr.finish();
-        assert_eq!(ended.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            ended.iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
         assert_eq!(tr.ended().len(), 4);
         assert!(tr.live().is_empty());
     }
