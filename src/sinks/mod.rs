@@ -5,6 +5,8 @@
 
 use crate::pipeline::{FrameResult, PipelineStats};
 
+pub mod mqtt;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("{sink}: {what}")]
