@@ -6,8 +6,9 @@
 //!   request channel with `try_publish` only.
 //! - When that channel is full (broker slow or down), messages wait in our own bounded queue
 //!   (`queue_capacity`), oldest dropped first and counted by [`Sink::dropped`]. The queue is
-//!   retried, in order, before anything newer on every `publish`/`stats` call, so a message
-//!   never overtakes an older queued one.
+//!   retried, in order, before anything newer on every `publish`/`stats` call and by the
+//!   connection thread after every event, so it drains even when the pipeline is idle and a
+//!   message never overtakes an older queued one.
 //! - A connection thread drives rumqttc's event loop. rumqttc reconnects by itself as long as
 //!   it is polled; after an error we sleep with exponential backoff (100 ms doubling up to
 //!   `max_backoff`). On every CONNACK it re-publishes the birth messages (discovery configs,
@@ -215,7 +216,11 @@ fn try_send(client: &Client, m: Message) -> Result<(), Message> {
 struct Outbox {
     queue: VecDeque<Message>,
     capacity: usize,
+    /// Dropped by the drop-oldest policy, or because a message could never be sent.
     dropped: u64,
+    /// Set by `close` under the same lock as it queues `offline`, so a reconnect's births
+    /// (`online`) can never be queued after it.
+    closing: bool,
 }
 
 impl Outbox {
@@ -238,6 +243,30 @@ impl Outbox {
                 self.queue.push_front(m);
                 return;
             }
+        }
+    }
+
+    /// Retries the queue, then sends or queues `msgs` in order. Messages that can never be
+    /// sent (too large, invalid topic) are dropped and counted.
+    fn enqueue(&mut self, client: &Client, msgs: Vec<Message>) {
+        self.flush(client);
+        for m in msgs {
+            // Fixed header (≤ 5) + topic length (2) + packet id (2).
+            if m.topic.len() + m.payload.len() + 9 > MAX_PACKET_SIZE {
+                log::warn!(
+                    "mqtt: dropping {} byte message on {}: larger than {MAX_PACKET_SIZE}",
+                    m.payload.len(),
+                    m.topic
+                );
+                self.dropped += 1;
+                continue;
+            }
+            if !rumqttc::valid_topic(&m.topic) {
+                log::warn!("mqtt: dropping message on invalid topic {:?}", m.topic);
+                self.dropped += 1;
+                continue;
+            }
+            self.send(client, m);
         }
     }
 
@@ -270,7 +299,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Drives the event loop until DISCONNECT was sent, `stop` is set, or every client is gone.
+/// Drives the event loop until DISCONNECT was sent and acknowledged (see below), `stop` is set,
+/// or every client is gone.
 fn run_connection(
     mut conn: Connection,
     client: Client,
@@ -279,6 +309,7 @@ fn run_connection(
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut errors_in_a_row = 0u32;
+    let mut disconnecting = false;
     loop {
         match conn.recv() {
             // All `Client`s dropped and the channel drained.
@@ -295,20 +326,28 @@ fn run_connection(
                 // Never block here: this thread is the one that drains the channel.
                 let births = lock(&shared.births).clone();
                 let mut outbox = lock(&shared.outbox);
-                for m in births {
-                    if let Err(m) = try_send(&client, m) {
-                        outbox.push(m);
+                if !outbox.closing {
+                    for m in births {
+                        if let Err(m) = try_send(&client, m) {
+                            outbox.push(m);
+                        }
                     }
                 }
             }
-            Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => {
-                shared.connected.store(false, Ordering::SeqCst);
-                break;
+            Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => disconnecting = true,
+            Ok(Ok(_)) => {
+                // The event loop pulled a request or got an ack: refill the channel from our
+                // queue, so queued messages drain even while the pipeline publishes nothing.
+                let mut outbox = lock(&shared.outbox);
+                if !outbox.queue.is_empty() {
+                    outbox.flush(&client);
+                }
             }
-            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 shared.connected.store(false, Ordering::SeqCst);
-                if shared.stop.load(Ordering::SeqCst) {
+                // After our DISCONNECT the broker closes the connection: done, do not
+                // reconnect.
+                if disconnecting || shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 // Log the first failure of a streak and then every 10th, not every retry.
@@ -320,10 +359,18 @@ fn run_connection(
                 backoff = (backoff * 2).min(max_backoff.max(MIN_BACKOFF));
             }
         }
+        // Closing the socket while QoS ≥ 1 publishes still await their acks makes mosquitto
+        // fail writing the ack and drop the rest of what we sent, DISCONNECT included (it then
+        // publishes the will). So after DISCONNECT we keep reading until every ack is in or
+        // the broker closes the connection.
+        if disconnecting && conn.eventloop.state.inflight() == 0 {
+            break;
+        }
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
     }
+    shared.connected.store(false, Ordering::SeqCst);
 }
 
 /// See the module documentation.
@@ -335,7 +382,6 @@ pub struct MqttSink {
     events: EventState,
     thread: Option<JoinHandle<()>>,
     close_timeout: Duration,
-    oversize_dropped: u64,
     closed: bool,
 }
 
@@ -414,6 +460,7 @@ impl MqttSink {
                 queue: VecDeque::new(),
                 capacity: config.queue_capacity,
                 dropped: 0,
+                closing: false,
             }),
             births: Mutex::new(events.birth_messages()),
             stop: AtomicBool::new(false),
@@ -439,7 +486,6 @@ impl MqttSink {
             events,
             thread: Some(thread),
             close_timeout: config.close_timeout,
-            oversize_dropped: 0,
             closed: false,
         };
         let start = sink.events.start();
@@ -467,26 +513,7 @@ impl MqttSink {
     }
 
     fn enqueue(&mut self, msgs: Vec<Message>) {
-        let mut outbox = lock(&self.shared.outbox);
-        outbox.flush(&self.client);
-        for m in msgs {
-            // Fixed header (≤ 5) + topic length (2) + packet id (2).
-            if m.topic.len() + m.payload.len() + 9 > MAX_PACKET_SIZE {
-                log::warn!(
-                    "mqtt: dropping {} byte message on {}: larger than {MAX_PACKET_SIZE}",
-                    m.payload.len(),
-                    m.topic
-                );
-                self.oversize_dropped += 1;
-                continue;
-            }
-            if !rumqttc::valid_topic(&m.topic) {
-                log::warn!("mqtt: dropping message on invalid topic {:?}", m.topic);
-                self.oversize_dropped += 1;
-                continue;
-            }
-            outbox.send(&self.client, m);
-        }
+        lock(&self.shared.outbox).enqueue(&self.client, msgs);
     }
 
     /// Waits (sleeping) until `done` or `deadline`; true if done.
@@ -555,7 +582,11 @@ impl Sink for MqttSink {
         }
         self.closed = true;
         let msgs = self.events.close();
-        self.enqueue(msgs);
+        {
+            let mut outbox = lock(&self.shared.outbox);
+            outbox.closing = true;
+            outbox.enqueue(&self.client, msgs);
+        }
 
         let deadline = Instant::now() + self.close_timeout;
         let client = self.client.clone();
@@ -598,7 +629,7 @@ impl Sink for MqttSink {
     }
 
     fn dropped(&self) -> u64 {
-        lock(&self.shared.outbox).dropped + self.oversize_dropped
+        lock(&self.shared.outbox).dropped
     }
 }
 
@@ -659,6 +690,7 @@ mod tests {
             queue: VecDeque::new(),
             capacity: 2,
             dropped: 0,
+            closing: false,
         };
         let m = |p: &str| Message {
             topic: "t".into(),
