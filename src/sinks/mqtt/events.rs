@@ -11,19 +11,20 @@
 //!   client's last will ([`EventState::last_will`]).
 //! - `P/events`: `{"type": "new"|"update"|"end", "before": {..}, "after": {..}}`, the object as
 //!   in [`EventObject`]. One `new` per tracked object (track id), when first seen, with
-//!   `before == after`. `update` rule, compared with the last *published* state of the object:
-//!   * its `current_zones` changed → published at once;
-//!   * `top_score` rose by at least `min_top_score_change`, or an edge of the box moved by more
-//!     than `min_box_move` × the larger side of the last published box → published when at
-//!     least `update_interval` seconds (frame time) passed since the object's last message;
-//!     otherwise it stays pending and goes out with the first frame after the interval (the
-//!     comparison is against the published state, so nothing needs remembering).
-//!   The current `score` alone never triggers an update (it jitters every frame).
-//!   `end` when the object has been absent from more than `end_after_missed_frames`
-//!   consecutive frames (set it to the tracker's `max_missed_frames`: the tracker ends the track
-//!   in that same frame and never reuses the id), and for every live object at close.
-//!   `before` is the last published state; `after` is the final state with `end_time` set to the
-//!   frame time the object was last seen.
+//!   `before == after`.
+//!   * `update` rule, compared with the last *published* state of the object: its
+//!     `current_zones` changed → published at once; `top_score` rose by at least
+//!     `min_top_score_change`, or an edge of the box moved by more than `min_box_move` × the
+//!     larger side of the last published box → published when at least `update_interval`
+//!     seconds (frame time) passed since the object's last message, otherwise it stays pending
+//!     and goes out with the first frame after the interval (the comparison is against the
+//!     published state, so nothing needs remembering). The current `score` alone never
+//!     triggers an update (it jitters every frame).
+//!   * `end` when the object has been absent from more than `end_after_missed_frames`
+//!     consecutive frames (set it to the tracker's `max_missed_frames`: the tracker ends the
+//!     track in that same frame and never reuses the id), and for every live object at close.
+//!     `before` is the last published state; `after` is the final state with `end_time` set to
+//!     the frame time the object was last seen.
 //! - `P/C/<label>`: number of live objects with that label (objects in their grace period of
 //!   missed frames still count, so the count does not flicker with detector misses); retained,
 //!   published when it changes; `0` when the last one ends. `P/C/all`: the same over all labels

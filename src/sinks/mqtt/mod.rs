@@ -351,7 +351,7 @@ fn run_connection(
                     break;
                 }
                 // Log the first failure of a streak and then every 10th, not every retry.
-                if errors_in_a_row % 10 == 0 {
+                if errors_in_a_row.checked_rem(10) == Some(0) {
                     log::warn!("mqtt: connection error (retrying in {backoff:?}): {e}");
                 }
                 errors_in_a_row = errors_in_a_row.saturating_add(1);
@@ -601,7 +601,10 @@ impl Sink for MqttSink {
         let disconnect_queued =
             flushed && Self::wait_until(deadline, || client.try_disconnect().is_ok());
         let thread_done = Self::wait_until(deadline, || {
-            self.thread.as_ref().map_or(true, |t| t.is_finished())
+            self.thread
+                .as_ref()
+                .map(|t| t.is_finished())
+                .unwrap_or(true)
         });
         self.shared.stop.store(true, Ordering::SeqCst);
         if thread_done {
