@@ -94,7 +94,9 @@ impl PackedDw {
             weights: AlignedBuf::from_bytes(bytemuck::cast_slice(&wv)),
             bias: bv,
             bw,
-            requant: Requant::with_order(q, cblocks * bw, |i| (i / bw) * bw + lane_channel(i % bw, bw)),
+            requant: Requant::with_order(q, cblocks * bw, |i| {
+                (i / bw) * bw + lane_channel(i % bw, bw)
+            }),
             zp_row: vec![zx as u8; cblocks * bw],
         }
     }
