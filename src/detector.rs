@@ -65,7 +65,7 @@ enum Head {
     /// The model runs `TFLite_Detection_PostProcess` itself.
     PostProcessed(PostProcessedOutputs),
     /// Raw SSD outputs: we decode with our anchors and NMS (`vision::ssd`).
-    RawSsd(RawHead),
+    RawSsd(Box<RawHead>),
 }
 
 struct RawHead {
@@ -155,7 +155,9 @@ impl Detector {
         let input_dtype = input.dtype;
         let head = match find_postprocess_outputs(&graph) {
             Some(o) => Head::PostProcessed(o),
-            None => Head::RawSsd(raw_head(&graph, input_w, input_h).map_err(invalid)?),
+            None => Head::RawSsd(Box::new(
+                raw_head(&graph, input_w, input_h).map_err(invalid)?,
+            )),
         };
         let session = Session::new(
             graph,
