@@ -206,7 +206,9 @@ mod tests {
         v.push(100.0);
         let s = stats(&v);
         assert_eq!(choose(&s, Method::MinMax), (0.0, 100.0));
-        for m in [Method::Percentile, Method::Mse, Method::Entropy] {
+        // (MSE keeps the outlier here: clipping one value at 100 costs more than the rounding
+        // noise of 100k values at full range.)
+        for m in [Method::Percentile, Method::Entropy] {
             let (lo, hi) = choose(&s, m);
             assert_eq!(lo, 0.0);
             assert!(hi < 20.0, "{m:?}: {hi}");

@@ -32,7 +32,7 @@ mod tests {
     fn sqnr_of_a_known_error() {
         let mut s = Sqnr::default();
         s.add(&[1.0, -1.0], &[1.1, -1.1]);
-        assert!((s.db() - 20.0).abs() < 1e-6, "{}", s.db());
+        assert!((s.db() - 20.0).abs() < 1e-4, "{}", s.db());
         let mut e = Sqnr::default();
         e.add(&[1.0], &[1.0]);
         assert_eq!(e.db(), f64::INFINITY);
