@@ -116,13 +116,26 @@ mod tests {
 
     #[test]
     fn missing_and_empty_folders_are_clear_errors() {
-        let e = load(Path::new("/nonexistent/imgs"), None, 4, 4, N, &mut |_, _| {})
-            .err()
-            .unwrap();
+        let e = load(
+            Path::new("/nonexistent/imgs"),
+            None,
+            4,
+            4,
+            N,
+            &mut |_, _| {},
+        )
+        .err()
+        .unwrap();
         let msg = format!("{e:#}");
-        assert!(msg.contains("cannot read the image folder /nonexistent/imgs"), "{msg}");
+        assert!(
+            msg.contains("cannot read the image folder /nonexistent/imgs"),
+            "{msg}"
+        );
         let d = tmpdir("empty");
-        let msg = format!("{:#}", load(&d, None, 4, 4, N, &mut |_, _| {}).err().unwrap());
+        let msg = format!(
+            "{:#}",
+            load(&d, None, 4, 4, N, &mut |_, _| {}).err().unwrap()
+        );
         assert!(msg.contains("contains no files"), "{msg}");
     }
 
@@ -144,7 +157,10 @@ mod tests {
         assert_eq!(ds.inputs[0][1], 1.0);
         // Only broken files: an error that says so.
         std::fs::remove_file(d.join("c_ok.png")).unwrap();
-        let msg = format!("{:#}", load(&d, None, 2, 2, N, &mut |_, _| {}).err().unwrap());
+        let msg = format!(
+            "{:#}",
+            load(&d, None, 2, 2, N, &mut |_, _| {}).err().unwrap()
+        );
         assert!(msg.contains("none of the 2 files"), "{msg}");
     }
 }

@@ -201,8 +201,10 @@ pub fn collect_stats(
 ) -> Result<HashMap<TensorId, TensorStats>> {
     let acts = float_activations(g);
     let mut s = session(g.clone())?;
-    let mut stats: HashMap<TensorId, TensorStats> =
-        acts.iter().map(|&(t, _)| (t, TensorStats::default())).collect();
+    let mut stats: HashMap<TensorId, TensorStats> = acts
+        .iter()
+        .map(|&(t, _)| (t, TensorStats::default()))
+        .collect();
     let mut p = Progress::new("calibration: min/max", show_progress);
     for (k, x) in ds.inputs.iter().enumerate() {
         p.update(k, ds.inputs.len());
@@ -438,7 +440,11 @@ pub fn format_report(r: &Report, max_layers: usize) -> String {
         r.per_channel,
         r.bias_correction
     );
-    let _ = writeln!(s, "\noutputs (SQNR vs float on {} images):", r.eval_images.len());
+    let _ = writeln!(
+        s,
+        "\noutputs (SQNR vs float on {} images):",
+        r.eval_images.len()
+    );
     for o in &r.outputs {
         let _ = writeln!(s, "  {:>8.2} dB  {}", o.sqnr_db, o.name);
     }
@@ -465,4 +471,139 @@ pub fn format_report(r: &Report, max_layers: usize) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spotter::model::{Activation, Op, OpKind, Tensor};
+
+    fn tensor(name: &str, shape: &[usize], data: Option<Vec<f32>>) -> Tensor {
+        Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype: DType::F32,
+            quant: None,
+            data: data.map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        }
+    }
+
+    /// x [1,2,2,3] → ADD(x, c) → y; `c` chosen by the test.
+    fn add_graph(c: f32) -> Graph {
+        let mut g = Graph {
+            tensors: vec![
+                tensor("x", &[1, 2, 2, 3], None),
+                tensor("c", &[3], Some(vec![c; 3])),
+                tensor("y", &[1, 2, 2, 3], None),
+            ],
+            ops: vec![Op {
+                kind: OpKind::Add {
+                    activation: Activation::None,
+                },
+                inputs: vec![Some(0), Some(1)],
+                outputs: vec![2],
+            }],
+            inputs: vec![0],
+            outputs: vec![2],
+        };
+        g.validate().unwrap();
+        g
+    }
+
+    fn dataset(n: usize) -> Dataset {
+        Dataset {
+            names: (0..n).map(|i| format!("img{i}.png")).collect(),
+            inputs: (0..n)
+                .map(|i| {
+                    (0..12)
+                        .map(|k| (k as f32 - 6.0) / 6.0 + i as f32 * 0.01)
+                        .collect()
+                })
+                .collect(),
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn nan_activations_are_reported_with_the_layer_and_image() {
+        let g = add_graph(f32::NAN);
+        let e = collect_stats(&g, &dataset(2), false, false).err().unwrap();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("NaN in tensor 'y'")
+                && msg.contains("op #0 ADD")
+                && msg.contains("img0.png"),
+            "{msg}"
+        );
+        // TFLite's float kernels clamp to +-FLT_MAX, so an Inf is seen where it enters: here
+        // in the input.
+        let mut ds = dataset(1);
+        ds.inputs[0][5] = f32::INFINITY;
+        let msg = format!(
+            "{:#}",
+            collect_stats(&add_graph(1.0), &ds, false, false)
+                .err()
+                .unwrap()
+        );
+        assert!(msg.contains("Inf in tensor 'x' (graph input)"), "{msg}");
+    }
+
+    #[test]
+    fn unsupported_ops_are_named_and_can_be_kept_float() {
+        let mut g = add_graph(1.0);
+        g.tensors.push(tensor("alpha", &[3], Some(vec![0.1; 3])));
+        g.tensors.push(tensor("z", &[1, 2, 2, 3], None));
+        g.ops.push(Op {
+            kind: OpKind::Prelu,
+            inputs: vec![Some(2), Some(3)],
+            outputs: vec![4],
+        });
+        g.outputs = vec![4];
+        g.validate().unwrap();
+        let msg = format!(
+            "{:#}",
+            quantize::check_supported(&g, &HashSet::new())
+                .err()
+                .unwrap()
+        );
+        assert!(
+            msg.contains("op #1 PRELU") && msg.contains("--keep-float 1"),
+            "{msg}"
+        );
+        let keep = resolve_keep_float(&g, &["z".to_string()]).unwrap();
+        assert_eq!(keep, HashSet::from([1]));
+        quantize::check_supported(&g, &keep).unwrap();
+        let e = resolve_keep_float(&g, &["nope".to_string()]).err().unwrap();
+        assert!(e.to_string().contains("--keep-float nope"), "{e}");
+    }
+
+    #[test]
+    fn add_model_quantizes_runs_and_reports_high_sqnr() {
+        let g = add_graph(0.5);
+        let ds = dataset(3);
+        let stats = collect_stats(&g, &ds, true, false).unwrap();
+        let chosen = stats
+            .iter()
+            .map(|(&t, s)| (t, ranges::choose(s, Method::Mse)))
+            .collect();
+        let merged = quantize::merge_ranges(&g, &chosen, &HashSet::new());
+        let opts = quantize::Options {
+            per_channel: true,
+            int8_input: false,
+            keep_float: HashSet::new(),
+        };
+        let q = quantize::quantize(&g, &merged, &opts).unwrap();
+        // QUANTIZE, ADD, DEQUANTIZE; float input and output keep their names.
+        let kinds: Vec<&str> = q.graph.ops.iter().map(|o| o.kind.name()).collect();
+        assert_eq!(kinds, vec!["QUANTIZE", "ADD", "DEQUANTIZE"]);
+        assert_eq!(q.graph.tensor(q.graph.outputs[0]).name, "y");
+        assert_eq!(q.graph.tensor(q.graph.outputs[0]).dtype, DType::F32);
+        // Written and reloaded, it is the same graph and it runs.
+        let bytes = tflite::writer::write(&q.graph).unwrap();
+        let back = tflite::parse(&bytes, Path::new("q.tflite")).unwrap();
+        assert_eq!(back.ops.len(), 3);
+        let (layers, outputs) = evaluate(&g, &q, &ds, false).unwrap();
+        assert!(outputs[0].sqnr_db > 35.0, "{outputs:?}");
+        assert!(layers.iter().all(|l| l.sqnr_db > 35.0), "{layers:?}");
+    }
 }

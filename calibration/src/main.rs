@@ -39,10 +39,10 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     keep_float: Vec<String>,
     /// Per-channel weight scales for CONV_2D / DEPTHWISE_CONV_2D.
-    #[arg(long, default_value = "on", value_parser = on_off)]
+    #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     per_channel: bool,
     /// Empirical bias correction.
-    #[arg(long, default_value = "on", value_parser = on_off)]
+    #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     bias_correction: bool,
     /// Make the model input int8 (with the calibrated input scale) instead of float.
     #[arg(long)]

@@ -21,9 +21,8 @@ pub fn fold_constant_dequantize(g: &mut Graph) -> Result<usize> {
         let Some(data) = t.data.as_ref() else {
             unreachable!("checked is_const")
         };
-        let values = dequantize_const(t.dtype, t.quant.as_ref(), &t.shape, data).map_err(|e| {
-            anyhow::anyhow!("op #{index} DEQUANTIZE of constant '{}': {e}", t.name)
-        })?;
+        let values = dequantize_const(t.dtype, t.quant.as_ref(), &t.shape, data)
+            .map_err(|e| anyhow::anyhow!("op #{index} DEQUANTIZE of constant '{}': {e}", t.name))?;
         let out = op.outputs[0];
         let o = &mut g.tensors[out];
         o.dtype = DType::F32;
@@ -64,7 +63,11 @@ fn dequantize_const(
                 .enumerate()
                 .map(|(i, &b)| {
                     let c = if n == 1 { 0 } else { (i / inner) % n };
-                    let v = if dtype == DType::I8 { b as i8 as i32 } else { b as i32 };
+                    let v = if dtype == DType::I8 {
+                        b as i8 as i32
+                    } else {
+                        b as i32
+                    };
                     q.scale(c) * (v - q.zero_point(c)) as f32
                 })
                 .collect()

@@ -24,7 +24,11 @@ impl Progress {
         }
         self.last = Some(done);
         let width = 30;
-        let filled = if total == 0 { width } else { done * width / total };
+        let filled = if total == 0 {
+            width
+        } else {
+            done * width / total
+        };
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,

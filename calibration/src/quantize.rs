@@ -169,7 +169,13 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: Option<usize>) -> (Vec
         Some(a) => (shape[a], shape[a + 1..].iter().product::<usize>()),
         None => (1, w.len()),
     };
-    let ch = |i: usize| if channels == 1 { 0 } else { (i / inner) % channels };
+    let ch = |i: usize| {
+        if channels == 1 {
+            0
+        } else {
+            (i / inner) % channels
+        }
+    };
     let mut maxabs = vec![0f32; channels];
     for (i, &v) in w.iter().enumerate() {
         maxabs[ch(i)] = maxabs[ch(i)].max(v.abs());
@@ -199,8 +205,7 @@ pub fn quantize(
         inputs: g.inputs.clone(),
         outputs: g.outputs.clone(),
     };
-    let is_float_op =
-        |i: usize, op: &Op| always_float(&op.kind) || opts.keep_float.contains(&i);
+    let is_float_op = |i: usize, op: &Op| always_float(&op.kind) || opts.keep_float.contains(&i);
     let params = |t: TensorId| -> Result<(f32, i32)> {
         match ranges.get(&t) {
             Some(&(lo, hi)) => Ok(int8_params(lo, hi)),
@@ -284,8 +289,7 @@ pub fn quantize(
         if !float_op {
             if let Some(axis) = weight_axis {
                 let axis = if opts.per_channel { axis } else { None };
-                let (Some(x), Some(w)) = (op.inputs[0], op.inputs.get(1).copied().flatten())
-                else {
+                let (Some(x), Some(w)) = (op.inputs[0], op.inputs.get(1).copied().flatten()) else {
                     bail!("{}: missing input or weights", g.op_label(index));
                 };
                 let wt = &g.tensors[w];
@@ -311,7 +315,11 @@ pub fn quantize(
                 let bq: Vec<i32> = bias_f
                     .iter()
                     .zip(&b_scales)
-                    .map(|(&b, &s)| (b as f64 / s as f64).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+                    .map(|(&b, &s)| {
+                        (b as f64 / s as f64)
+                            .round()
+                            .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                    })
                     .collect();
                 let w_id = q.tensors.len();
                 q.tensors.push(Tensor {
@@ -359,7 +367,11 @@ pub fn quantize(
             }
         }
         // Data operands: constants and activations in the op's domain.
-        let data_inputs = if weight_axis.is_some() && !float_op { 1 } else { new_op.inputs.len() };
+        let data_inputs = if weight_axis.is_some() && !float_op {
+            1
+        } else {
+            new_op.inputs.len()
+        };
         let index_operand = matches!(op.kind, OpKind::Reshape | OpKind::Pad | OpKind::Mean { .. });
         for (k, slot) in new_op.inputs.iter_mut().enumerate().take(data_inputs) {
             let Some(t) = *slot else { continue };
@@ -398,7 +410,9 @@ pub fn quantize(
             }
         }
         if !float_op && weight_axis.is_some() {
-            if let (Some(b), Some(&o)) = (new_op.inputs.get(2).copied().flatten(), op.outputs.first()) {
+            if let (Some(b), Some(&o)) =
+                (new_op.inputs.get(2).copied().flatten(), op.outputs.first())
+            {
                 biased.push((q.ops.len(), b, o));
             }
         }

@@ -79,8 +79,16 @@ fn percentile(s: &TensorStats) -> (f32, f32) {
         }
     }
     // Keep the sides that do not cross zero at zero.
-    let lo = if s.min >= 0.0 { 0.0 } else { s.lo + lo_bin as f32 * w };
-    let hi = if s.max <= 0.0 { 0.0 } else { s.lo + (hi_bin + 1) as f32 * w };
+    let lo = if s.min >= 0.0 {
+        0.0
+    } else {
+        s.lo + lo_bin as f32 * w
+    };
+    let hi = if s.max <= 0.0 {
+        0.0
+    } else {
+        s.lo + (hi_bin + 1) as f32 * w
+    };
     (lo, hi)
 }
 
@@ -219,7 +227,9 @@ mod tests {
 
     #[test]
     fn uniform_data_keeps_about_its_full_range_with_mse() {
-        let v: Vec<f32> = (0..20_000).map(|i| -1.0 + 2.0 * i as f32 / 20_000.0).collect();
+        let v: Vec<f32> = (0..20_000)
+            .map(|i| -1.0 + 2.0 * i as f32 / 20_000.0)
+            .collect();
         let (lo, hi) = choose(&stats(&v), Method::Mse);
         assert!(lo < -0.9 && hi > 0.9, "{lo} {hi}");
     }

@@ -464,7 +464,10 @@ fn encode_op(graph: &Graph, index: usize) -> Result<OpEncoding, ModelError> {
             use super::flexbuf::FlexScalar::*;
             let n = |v: usize, what: &str| -> Result<i64, ModelError> { Ok(dim(v, what)? as i64) };
             let raw = super::flexbuf::encode_root_map(&[
-                ("max_detections", Int(n(o.max_detections, "max_detections")?)),
+                (
+                    "max_detections",
+                    Int(n(o.max_detections, "max_detections")?),
+                ),
                 (
                     "max_classes_per_detection",
                     Int(n(o.max_classes_per_detection, "max_classes_per_detection")?),
@@ -584,11 +587,7 @@ fn model_node(graph: &Graph) -> Result<Node, ModelError> {
     let op_codes = codes
         .into_iter()
         .map(|(code, custom)| {
-            let mut f = vec![
-                (0, I8(code.min(127) as i8)),
-                (2, I32(1)),
-                (3, I32(code)),
-            ];
+            let mut f = vec![(0, I8(code.min(127) as i8)), (2, I32(1)), (3, I32(code))];
             if let Some(c) = custom {
                 f.insert(1, (1, Off(Node::String(c.to_string()))));
             }
@@ -660,6 +659,10 @@ mod tests {
         assert_same_graph(&g, &g2);
         // Writing is deterministic and a fixed point.
         assert_eq!(write(&g2).unwrap(), bytes);
+        // For `scripts/calib/check_litert.py OUT --like models/mobilenet_ssd_v2_coco_...`.
+        if let Some(out) = std::env::var_os("SPOTTER_WRITE_CORAL_ROUNDTRIP") {
+            std::fs::write(out, &bytes).unwrap();
+        }
     }
 
     #[test]
