@@ -85,6 +85,7 @@ def main() -> int:
     ap.add_argument("--calibrate", default=str(ROOT / "target/release/spotter-calibrate"))
     ap.add_argument("--work")
     ap.add_argument("--ort-method", default="MinMax,Entropy,Percentile")
+    ap.add_argument("--skip-ours", action="store_true", help="reuse WORK/ours_int8.tflite")
     ap.add_argument("extra", nargs="*", help="extra spotter-calibrate arguments (after --)")
     a = ap.parse_args()
 
@@ -115,12 +116,21 @@ def main() -> int:
            "--eval-images", str(eval_dir), "--write-float", str(float32),
            "--report", str(work / "report.json"), "--quiet", *a.extra]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    if not a.skip_ours:
+        subprocess.run(cmd, check=True)
 
     # 2. float32 TFLite -> ONNX.
     onnx_float = work / "float.onnx"
     import tflite2onnx
     tflite2onnx.convert(str(float32), str(onnx_float))
+    # tflite2onnx writes an old opset; per-channel QDQ needs DequantizeLinear's axis (opset 13).
+    import onnx
+    from onnx import version_converter
+    m = onnx.load(str(onnx_float))
+    opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < 13:
+        m = version_converter.convert_version(m, 13)
+        onnx.save(m, str(onnx_float))
     onnx_pre = work / "float.pre.onnx"
     quant_pre_process(str(onnx_float), str(onnx_pre), skip_symbolic_shape=True)
 
