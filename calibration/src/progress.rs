@@ -24,11 +24,10 @@ impl Progress {
         }
         self.last = Some(done);
         let width = 30;
-        let filled = if total == 0 {
-            width
-        } else {
-            done * width / total
-        };
+        let filled = (done * width)
+            .checked_div(total)
+            .unwrap_or(width)
+            .min(width);
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,

@@ -223,8 +223,8 @@ pub fn quantize(
             int8[o] = !is_float_op(i, op);
         }
     }
-    for t in 0..n {
-        if int8[t] && !g.tensors[t].is_const() {
+    for (t, &is_int8) in int8.iter().enumerate() {
+        if is_int8 && !g.tensors[t].is_const() {
             let (scale, zero_point) = params(t)?;
             let tt = &mut q.tensors[t];
             tt.dtype = DType::I8;
@@ -431,9 +431,9 @@ pub fn quantize(
             same[o] = Some(f);
         }
     }
-    for t in 0..n {
-        if g.tensors[t].is_const() {
-            same[t] = None;
+    for (s, t) in same.iter_mut().zip(&g.tensors) {
+        if t.is_const() {
+            *s = None;
         }
     }
     let remap = crate::prep::prune(&mut q);
