@@ -200,3 +200,96 @@ pub fn parse_root_map(data: &[u8]) -> FbResult<BTreeMap<String, FlexValue>> {
     }
     Ok(out)
 }
+
+/// A scalar to store in a FlexBuffers map with [`encode_root_map`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FlexScalar {
+    Int(i64),
+    Float(f32),
+    Bool(bool),
+}
+
+/// Encode a root map of scalars (what TFLite custom ops read from `custom_options`).
+///
+/// Every slot is 4 bytes wide (ints must fit i32; floats are stored as f32, exactly). Keys are
+/// sorted by byte value, as FlexBuffers map lookups (binary search) require. Layout: the
+/// NUL-terminated keys, the keys vector `[len][offsets]`, the map `[keys offset][keys width]
+/// [len][values][types]`, and the root `[offset][packed type][width]`.
+pub fn encode_root_map(entries: &[(&str, FlexScalar)]) -> Vec<u8> {
+    const W: usize = 4;
+    const WIDTH_BITS: u8 = 2; // log2(W)
+    let mut sorted: Vec<&(&str, FlexScalar)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::new();
+    let mut key_pos = Vec::with_capacity(sorted.len());
+    for (k, _) in &sorted {
+        key_pos.push(out.len());
+        out.extend(k.as_bytes());
+        out.push(0);
+    }
+    let align = |out: &mut Vec<u8>| {
+        while !out.len().is_multiple_of(W) {
+            out.push(0);
+        }
+    };
+    let put = |out: &mut Vec<u8>, v: u32| out.extend(v.to_le_bytes());
+    align(&mut out);
+    put(&mut out, sorted.len() as u32);
+    let keys_vec = out.len();
+    for &k in &key_pos {
+        let here = out.len();
+        put(&mut out, (here - k) as u32);
+    }
+    let here = out.len();
+    put(&mut out, (here - keys_vec) as u32);
+    put(&mut out, W as u32);
+    put(&mut out, sorted.len() as u32);
+    let values = out.len();
+    let mut types = Vec::with_capacity(sorted.len());
+    for (_, v) in &sorted {
+        match *v {
+            FlexScalar::Int(i) => {
+                put(&mut out, i as i32 as u32);
+                types.push((FBT_INT << 2) | WIDTH_BITS);
+            }
+            FlexScalar::Float(f) => {
+                put(&mut out, f.to_bits());
+                types.push((FBT_FLOAT << 2) | WIDTH_BITS);
+            }
+            FlexScalar::Bool(b) => {
+                put(&mut out, b as u32);
+                types.push(FBT_BOOL << 2);
+            }
+        }
+    }
+    out.extend(types);
+    align(&mut out);
+    let here = out.len();
+    put(&mut out, (here - values) as u32);
+    out.push((FBT_MAP << 2) | WIDTH_BITS);
+    out.push(W as u8);
+    out
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    #[test]
+    fn encoded_map_parses_back() {
+        let raw = encode_root_map(&[
+            ("y_scale", FlexScalar::Float(10.0)),
+            ("max_detections", FlexScalar::Int(20)),
+            ("use_regular_nms", FlexScalar::Bool(true)),
+            ("nms_iou_threshold", FlexScalar::Float(0.6)),
+            ("num_classes", FlexScalar::Int(-90)),
+        ]);
+        let m = parse_root_map(&raw).unwrap();
+        assert_eq!(m.len(), 5);
+        assert_eq!(m["y_scale"], FlexValue::Float(10.0));
+        assert_eq!(m["max_detections"], FlexValue::Int(20));
+        assert_eq!(m["use_regular_nms"], FlexValue::Bool(true));
+        assert_eq!(m["nms_iou_threshold"].as_f32(), Some(0.6));
+        assert_eq!(m["num_classes"], FlexValue::Int(-90));
+    }
+}

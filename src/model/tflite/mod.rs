@@ -7,6 +7,7 @@
 pub mod flatbuf;
 pub mod flexbuf;
 pub mod schema;
+pub mod writer;
 
 use std::path::Path;
 
