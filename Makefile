@@ -21,6 +21,8 @@ CROSS_BIN = $(TARGET_DIR)/$(TARGET)/release/spotter
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEB_DIR = out/deb/$(BOARD)
 DEB = out/spotter_$(VERSION)_$(BOARD)_$(DEB_ARCH).deb
+# A spotter that runs here (merges the board's [config] into the package's spotter.toml).
+HOST_SPOTTER ?= $(CARGO) run --release --quiet --bin spotter --
 
 help: ## this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,7 +64,7 @@ cross: ## cross-compile for BOARD (default x86_64) with cargo-zigbuild at the bo
 
 deb: cross ## Debian package for BOARD: binary, models, /etc/spotter/spotter.toml (conffile), systemd unit
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
-	$(CARGO) run --release --quiet --bin spotter -- board config --board $(BOARD) --base deploy/spotter.toml > $(DEB_DIR).toml
+	$(HOST_SPOTTER) board config --board $(BOARD) --base deploy/spotter.toml > $(DEB_DIR).toml
 	scripts/make-deb.sh $(DEB_DIR) $(CROSS_BIN) $(BOARD) $(VERSION) $(DEB_ARCH) $(DEB_DIR).toml $(DEB)
 
 deploy: deb ## install the BOARD .deb on HOST=user@host (scp + ssh sudo dpkg -i) and show the service status
