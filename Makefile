@@ -75,9 +75,16 @@ deploy: deb ## install the BOARD .deb on HOST=user@host (scp + ssh sudo dpkg -i)
 check-unit: ## systemd unit hardening: systemd-analyze security exposure <= 2.5
 	scripts/check-unit.sh deploy/spotter.service 2.5
 
-check-deploy: check-unit ## CI: unit check, rpi4 cross build + glibc check, .deb contents
+check-deploy: check-unit ## CI: unit check, rpi4 cross build + glibc check, .deb contents, board check under qemu
 	$(MAKE) deb BOARD=rpi4
 	scripts/check-deb.sh out/spotter_$(VERSION)_rpi4_arm64.deb
+	@# The aarch64 build under user-mode emulation (apt: qemu-user libc6-arm64-cross) on a
+	@# Cortex-A72 (a Pi 4): it must run, and warn that the rpi5 board's dotprod is missing.
+	qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu $(TARGET_DIR)/aarch64-unknown-linux-gnu/release/spotter \
+	  board check --board rpi5 | tee out/board-check-rpi5-on-a72.txt
+	grep -q 'WARNING: board rpi5 expects CPU feature(s) dotprod' out/board-check-rpi5-on-a72.txt
+	qemu-aarch64 -cpu cortex-a76 -L /usr/aarch64-linux-gnu $(TARGET_DIR)/aarch64-unknown-linux-gnu/release/spotter \
+	  board check --board rpi5 | grep -q 'ok: CPU has every kernel tier board rpi5 expects'
 
 goldens: ## regenerate LiteRT reference data (needs network for pip; not part of CI)
 	python3 -m pip install -r scripts/requirements.txt

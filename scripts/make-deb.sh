@@ -54,7 +54,6 @@ Depends: libc6 (>= $glibc)
 Section: video
 Priority: optional
 Installed-Size: $size_kb
-Homepage: file:///usr/share/doc/spotter/README.md
 Description: edge object detection: camera to MQTT, serial and HTTP
  spotter runs a quantized TFLite detector on camera frames and publishes
  detections over MQTT, a serial port or HTTP (TF-Serving REST API, Prometheus
