@@ -429,7 +429,7 @@ pub fn check_cpu_with(board: &Board, host: &HostCpu) -> Vec<Finding> {
             ),
         );
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 

@@ -277,7 +277,7 @@ fn alive(shared: &Shared) -> bool {
         .opts
         .heartbeat
         .as_ref()
-        .map_or(true, |h| h.alive(shared.opts.max_silence))
+        .is_none_or(|h| h.alive(shared.opts.max_silence))
 }
 
 fn served<'a>(shared: &'a Shared, model: &str) -> Result<&'a Arc<dyn Predictor>, ApiError> {

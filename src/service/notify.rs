@@ -203,7 +203,7 @@ pub fn start_watchdog(heartbeat: Heartbeat) -> Option<JoinHandle<()>> {
     let period = watchdog_period()?;
     global()?;
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_watchdog(heartbeat, period, stop, |m| notify(m))
+    spawn_watchdog(heartbeat, period, stop, notify)
 }
 
 /// The watchdog loop with its parts injected (tests): `send` delivers one message; the loop ends
