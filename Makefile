@@ -2,7 +2,27 @@
 CARGO ?= cargo
 OUT ?= out/demo
 
-.PHONY: help build test demo fmt clippy ci goldens
+.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards
+
+# Deployment (docs/deploy.md). BOARD names boards/BOARD/board.toml.
+BOARD ?= x86_64
+HOST ?=
+BOARD_FILE := boards/$(BOARD)/board.toml
+board_var = $(shell python3 scripts/board-var.py $(BOARD_FILE) $(1))
+TARGET = $(call board_var,build.target)
+GLIBC = $(call board_var,build.glibc)
+DEB_ARCH = $(call board_var,build.deb_arch)
+BOARD_CPU = $(call board_var,build.cpu)
+# TARGET_CPU=1 compiles for the board's core (-C target-cpu): faster, but that binary dies with
+# SIGILL on an older core before any check can run. Default off: kernels pick tiers at run time.
+TARGET_CPU ?=
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+CROSS_BIN = $(TARGET_DIR)/$(TARGET)/release/spotter
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DEB_DIR = out/deb/$(BOARD)
+DEB = out/spotter_$(VERSION)_$(BOARD)_$(DEB_ARCH).deb
+# A spotter that runs here (merges the board's [config] into the package's spotter.toml).
+HOST_SPOTTER ?= $(CARGO) run --release --quiet --bin spotter --
 
 help: ## this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,6 +46,45 @@ clippy: ## lints, warnings are errors
 
 ci: ## what .ci/run does
 	bash .ci/run
+
+boards: ## list the target boards (boards/*/board.toml)
+	@for f in boards/*/board.toml; do \
+	  printf '  %-12s %-32s glibc %-5s %s\n' "$$(basename $$(dirname $$f))" \
+	    "$$(python3 scripts/board-var.py $$f build.target)" "$$(python3 scripts/board-var.py $$f build.glibc)" \
+	    "$$(python3 scripts/board-var.py $$f description)"; done
+
+cross: ## cross-compile for BOARD (default x86_64) with cargo-zigbuild at the board's glibc floor; checks the glibc symbols
+	@test -f $(BOARD_FILE) || { echo "no board $(BOARD): see make boards" >&2; exit 2; }
+	@command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: pip install ziglang cargo-zigbuild" >&2; exit 2; }
+	rustup target add $(TARGET)
+	SPOTTER_BOARD=$(BOARD) $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(BOARD_CPU)") \
+	  $(CARGO) zigbuild --release --target $(TARGET).$(GLIBC) --bin spotter
+	scripts/check-glibc.sh $(CROSS_BIN) $(GLIBC)
+	@echo "built $(CROSS_BIN) for $(BOARD) ($(TARGET), glibc >= $(GLIBC))"
+
+deb: cross ## Debian package for BOARD: binary, models, /etc/spotter/spotter.toml (conffile), systemd unit
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	$(HOST_SPOTTER) board config --board $(BOARD) --base deploy/spotter.toml > $(DEB_DIR).toml
+	scripts/make-deb.sh $(DEB_DIR) $(CROSS_BIN) $(BOARD) $(VERSION) $(DEB_ARCH) $(DEB_DIR).toml $(DEB)
+
+deploy: deb ## install the BOARD .deb on HOST=user@host (scp + ssh sudo dpkg -i) and show the service status
+	@test -n "$(HOST)" || { echo "usage: make deploy BOARD=rpi4 HOST=pi@camera1.local" >&2; exit 2; }
+	scp $(DEB) $(HOST):/tmp/
+	ssh $(HOST) 'sudo dpkg -i /tmp/$(notdir $(DEB)) && sudo systemctl restart spotter && systemctl --no-pager status spotter | head -n 15 && spotter board check'
+
+check-unit: ## systemd unit hardening: systemd-analyze security exposure <= 2.5
+	scripts/check-unit.sh deploy/spotter.service 2.5
+
+check-deploy: check-unit ## CI: unit check, rpi4 cross build + glibc check, .deb contents, board check under qemu
+	$(MAKE) deb BOARD=rpi4
+	scripts/check-deb.sh out/spotter_$(VERSION)_rpi4_arm64.deb
+	@# The aarch64 build under user-mode emulation (apt: qemu-user libc6-arm64-cross) on a
+	@# Cortex-A72 (a Pi 4): it must run, and warn that the rpi5 board's dotprod is missing.
+	qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu $(TARGET_DIR)/aarch64-unknown-linux-gnu/release/spotter \
+	  board check --board rpi5 | tee out/board-check-rpi5-on-a72.txt
+	grep -q 'WARNING: board rpi5 expects CPU feature(s) dotprod' out/board-check-rpi5-on-a72.txt
+	qemu-aarch64 -cpu cortex-a76 -L /usr/aarch64-linux-gnu $(TARGET_DIR)/aarch64-unknown-linux-gnu/release/spotter \
+	  board check --board rpi5 | grep -q 'ok: CPU has every kernel tier board rpi5 expects'
 
 goldens: ## regenerate LiteRT reference data (needs network for pip; not part of CI)
 	python3 -m pip install -r scripts/requirements.txt

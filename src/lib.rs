@@ -9,17 +9,22 @@
 //! - [`runtime`]: a loaded, prepared, planned model that runs frame after frame.
 //! - [`vision`]: image decode/resize, labels, box drawing.
 //! - [`detector`]: model + labels + pre/post-processing = detections.
+//! - [`board`], [`service`], [`http`]: deployment: target boards, systemd notifications,
+//!   the HTTP endpoint (TF-Serving REST, metrics, preview).
 
+pub mod board;
 pub mod capture;
 pub mod defaults;
 pub mod detector;
 pub mod error;
+pub mod http;
 pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod plan;
 pub mod runtime;
+pub mod service;
 pub mod sinks;
 pub mod vision;
 

@@ -2,7 +2,9 @@
 //! 1 any other runtime error.
 
 mod bench;
+mod board;
 mod detect;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,13 @@ enum Command {
     Detect(detect::Args),
     /// Measure inference latency of a model (no image decode), optionally per op.
     Bench(bench::Args),
+    /// Serve one model over HTTP (TF-Serving REST API), with metrics and a live preview page.
+    Serve(serve::Args),
+    /// Target boards: check this CPU against a board, show a board, make its config.
+    Board(board::Args),
+    /// Fake pipeline loop for the sd_notify/watchdog tests.
+    #[command(hide = true)]
+    NotifyDemo(serve::DemoArgs),
 }
 
 /// Exit codes.
@@ -66,6 +75,9 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Board(args) => board::run(args),
+        Command::NotifyDemo(args) => serve::demo(args),
     };
     match result {
         Ok(code) => code,
