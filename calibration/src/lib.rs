@@ -174,6 +174,7 @@ fn session(g: Graph) -> Result<Session> {
         SessionOptions {
             preserve_all_tensors: true,
             threads: 1,
+            ..Default::default()
         },
     )?)
 }
