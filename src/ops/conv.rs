@@ -736,7 +736,7 @@ pub(crate) mod tests {
             3,
         );
         let (name, out) = run_op(&g, &i8_bytes(&[3, 5])); // real 4, 6
-        assert_eq!(name, "conv2d_qi8_perchannel__scalar");
+        assert!(name.contains("qi8_perchannel"), "{name}");
         // ch0: (8 + 24 + 1) * 0.5 = 16.5 -> 17 + 3 = 20; ch1: (-32 + 6) * 0.25 = -6.5 -> -7
         // + 3 = -4 -> Relu clamps at zero point 3.
         assert_eq!(out, i8_bytes(&[20, 3]));
@@ -779,7 +779,7 @@ pub(crate) mod tests {
         assert_eq!((q.filter_offset, q.act_min, q.act_max), (-127, 0, 120));
         // 10 * 10 = 100 * 0.6 = 60 -> clamp at quantized 6.0 = 120? no: 60 < 120.
         let (name, out) = run_op(&g, &[138]);
-        assert_eq!(name, "conv2d_qu8__scalar");
+        assert!(name.contains("qu8"), "{name}");
         assert_eq!(out, vec![60]);
     }
 
