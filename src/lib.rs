@@ -11,6 +11,7 @@
 //! - [`detector`]: model + labels + pre/post-processing = detections.
 
 pub mod capture;
+pub mod config;
 pub mod defaults;
 pub mod detector;
 pub mod error;

@@ -2,7 +2,9 @@
 //! 1 any other runtime error.
 
 mod bench;
+mod decode_serial;
 mod detect;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,10 @@ enum Command {
     Detect(detect::Args),
     /// Measure inference latency of a model (no image decode), optionally per op.
     Bench(bench::Args),
+    /// Stream: camera/stream/folder → detector → tracker/filters → stdout, MQTT, serial.
+    Run(run::Args),
+    /// Decode what a serial sink wrote (stdin) into JSON lines (stdout).
+    DecodeSerial(decode_serial::Args),
 }
 
 /// Exit codes.
@@ -36,6 +42,12 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.downcast_ref::<spotter::ModelError>().is_some() {
+            return EXIT_USAGE;
+        }
+        if cause
+            .downcast_ref::<spotter::config::ConfigError>()
+            .is_some()
+        {
             return EXIT_USAGE;
         }
         if cause.downcast_ref::<UsageError>().is_some() {
@@ -66,6 +78,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Run(args) => run::run(args),
+        Command::DecodeSerial(args) => decode_serial::run(args),
     };
     match result {
         Ok(code) => code,
