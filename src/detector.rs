@@ -230,6 +230,40 @@ impl Detector {
         Ok(())
     }
 
+    /// Write pixels already resized to the model input size (`input_size()`, RGB8, e.g. by a
+    /// capture thread with its own [`Resizer`]) into the model input, converting them as
+    /// `set_input` does. No allocation once the scratch buffer exists.
+    pub fn set_resized_input(&mut self, rgb: &[u8]) -> Result<(), InputError> {
+        let expected = self.input_w * self.input_h * 3;
+        if rgb.len() != expected {
+            return Err(InputError::Invalid {
+                what: format!(
+                    "resized input holds {} bytes, expected {}x{}x3 = {expected}",
+                    rgb.len(),
+                    self.input_w,
+                    self.input_h
+                ),
+            });
+        }
+        match self.input_dtype {
+            DType::U8 => self.session.input_mut(0).copy_from_slice(rgb),
+            DType::I8 => {
+                for (d, s) in self.session.input_mut(0).iter_mut().zip(rgb) {
+                    *d = s ^ 0x80; // pixel - 128 as two's complement int8
+                }
+            }
+            _ => {
+                let (mean, std) = (self.options.mean, self.options.std);
+                let input = crate::ops::util::f32s_mut(self.session.input_mut(0));
+                for (i, (d, s)) in input.iter_mut().zip(rgb).enumerate() {
+                    let c = i % 3;
+                    *d = (*s as f32 - mean[c]) / std[c];
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Run inference on what `set_input` wrote.
     pub fn infer(&mut self) {
         self.session.run();

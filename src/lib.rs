@@ -14,6 +14,7 @@
 
 pub mod board;
 pub mod capture;
+pub mod config;
 pub mod defaults;
 pub mod detector;
 pub mod error;

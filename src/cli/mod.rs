@@ -3,7 +3,9 @@
 
 mod bench;
 mod board;
+mod decode_serial;
 mod detect;
+mod run;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,10 @@ enum Command {
     /// Fake pipeline loop for the sd_notify/watchdog tests.
     #[command(hide = true)]
     NotifyDemo(serve::DemoArgs),
+    /// Stream: camera/stream/folder → detector → tracker/filters → stdout, MQTT, serial.
+    Run(run::Args),
+    /// Decode what a serial sink wrote (stdin) into JSON lines (stdout).
+    DecodeSerial(decode_serial::Args),
 }
 
 /// Exit codes.
@@ -45,6 +51,12 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.downcast_ref::<spotter::ModelError>().is_some() {
+            return EXIT_USAGE;
+        }
+        if cause
+            .downcast_ref::<spotter::config::ConfigError>()
+            .is_some()
+        {
             return EXIT_USAGE;
         }
         if cause.downcast_ref::<UsageError>().is_some() {
@@ -78,6 +90,8 @@ pub fn main() -> i32 {
         Command::Serve(args) => serve::run(args),
         Command::Board(args) => board::run(args),
         Command::NotifyDemo(args) => serve::demo(args),
+        Command::Run(args) => run::run(args),
+        Command::DecodeSerial(args) => decode_serial::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 //! own bounded queue with a stated full-policy and counts what it drops.
 
 pub mod serial;
+pub mod stdout;
 
 use crate::pipeline::{FrameResult, PipelineStats};
 
