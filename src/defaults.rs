@@ -28,7 +28,10 @@ pub fn model_dirs() -> Vec<PathBuf> {
 }
 
 fn find(name: &str) -> Option<PathBuf> {
-    model_dirs().into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+    model_dirs()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The default model, if it can be found.
@@ -41,7 +44,10 @@ pub fn default_model() -> Option<PathBuf> {
 pub fn labels_for(model: &Path) -> Option<PathBuf> {
     let dir = model.parent().unwrap_or(Path::new("."));
     let stem = model.file_stem()?.to_string_lossy().to_string();
-    let mut candidates = vec![dir.join(format!("{stem}.labels")), dir.join(format!("{stem}_labels.txt"))];
+    let mut candidates = vec![
+        dir.join(format!("{stem}.labels")),
+        dir.join(format!("{stem}_labels.txt")),
+    ];
     if model.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
         candidates.push(dir.join(DEFAULT_LABELS));
     }
@@ -52,5 +58,8 @@ pub fn labels_for(model: &Path) -> Option<PathBuf> {
 
 /// The shipped sample images folder (`models/samples`).
 pub fn samples_dir() -> Option<PathBuf> {
-    model_dirs().into_iter().map(|d| d.join("samples")).find(|p| p.is_dir())
+    model_dirs()
+        .into_iter()
+        .map(|d| d.join("samples"))
+        .find(|p| p.is_dir())
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::ModelError;
+use crate::error::{InputError, ModelError};
 use crate::model::{tflite, DType, Graph, OpKind, TensorId};
 use crate::ops::util::f32s;
 use crate::runtime::{Session, SessionOptions};
@@ -41,7 +41,11 @@ pub struct DetectorOptions {
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        DetectorOptions { threads: 1, mean: [127.5; 3], std: [127.5; 3] }
+        DetectorOptions {
+            threads: 1,
+            mean: [127.5; 3],
+            std: [127.5; 3],
+        }
     }
 }
 
@@ -79,7 +83,10 @@ impl Detector {
             ModelError::Invalid { what } | ModelError::InvalidOp { what, .. }
                 if !what.contains(&model.display().to_string()) =>
             {
-                ModelError::Malformed { path: model.to_path_buf(), what }
+                ModelError::Malformed {
+                    path: model.to_path_buf(),
+                    what,
+                }
             }
             other => other,
         })
@@ -124,7 +131,10 @@ impl Detector {
         })?;
         let session = Session::new(
             graph,
-            SessionOptions { threads: options.threads, ..Default::default() },
+            SessionOptions {
+                threads: options.threads,
+                ..Default::default()
+            },
         )?;
         Ok(Detector {
             session,
@@ -161,14 +171,14 @@ impl Detector {
     }
 
     /// Resize `image` into the model input (no allocation once the sizes were seen).
-    pub fn set_input(&mut self, image: &RgbImage) {
+    pub fn set_input(&mut self, image: &RgbImage) -> Result<(), InputError> {
         let (w, h) = (self.input_w, self.input_h);
         let fits = self
             .resizer
             .as_ref()
             .is_some_and(|r| r.src_size() == (image.width, image.height));
         if !fits {
-            self.resizer = Some(Resizer::new(image.width, image.height, w, h));
+            self.resizer = Some(Resizer::new(image.width, image.height, w, h)?);
         }
         let resizer = self.resizer.as_ref().expect("set above");
         match self.input_dtype {
@@ -191,6 +201,7 @@ impl Detector {
                 }
             }
         }
+        Ok(())
     }
 
     /// Run inference on what `set_input` wrote.
@@ -216,17 +227,31 @@ impl Detector {
             let class_id = classes[i].max(0.0) as usize;
             let b = &boxes[4 * i..4 * i + 4];
             // TFLite boxes are [ymin, xmin, ymax, xmax], normalized.
-            let bbox = [b[1] as f64 * w, b[0] as f64 * h, b[3] as f64 * w, b[2] as f64 * h];
-            out.push(Detection { label: self.label(class_id), class_id, score, bbox });
+            let bbox = [
+                b[1] as f64 * w,
+                b[0] as f64 * h,
+                b[3] as f64 * w,
+                b[2] as f64 * h,
+            ];
+            out.push(Detection {
+                label: self.label(class_id),
+                class_id,
+                score,
+                bbox,
+            });
         }
         out
     }
 
     /// Preprocess, infer and post-process one image.
-    pub fn detect(&mut self, image: &RgbImage, threshold: f32) -> Vec<Detection> {
-        self.set_input(image);
+    pub fn detect(
+        &mut self,
+        image: &RgbImage,
+        threshold: f32,
+    ) -> Result<Vec<Detection>, InputError> {
+        self.set_input(image)?;
         self.infer();
-        self.detections(image.width, image.height, threshold)
+        Ok(self.detections(image.width, image.height, threshold))
     }
 }
 

@@ -24,7 +24,10 @@ fn check_image(session: &mut Session, name: &str) -> Vec<String> {
         let ours = session.tensor_bytes(index).unwrap();
         let want = t["sha256"].as_str().unwrap();
         if sha256_hex(ours) != want {
-            mismatches.push(format!("{name}: tensor {index} '{}'", t["name"].as_str().unwrap()));
+            mismatches.push(format!(
+                "{name}: tensor {index} '{}'",
+                t["name"].as_str().unwrap()
+            ));
         }
         // Raw last-layer dumps: byte comparison for a readable failure.
         let raw = dir.join(format!("{name}.t{index}.bin"));
@@ -50,11 +53,19 @@ fn check_image(session: &mut Session, name: &str) -> Vec<String> {
 #[test]
 fn every_tensor_matches_litert_reference() {
     let graph = tflite::load(&coral_model()).unwrap();
-    let opts = SessionOptions { preserve_all_tensors: true, ..Default::default() };
+    let opts = SessionOptions {
+        preserve_all_tensors: true,
+        ..Default::default()
+    };
     let mut session = Session::new(graph, opts).unwrap();
     let mut all = Vec::new();
     for name in coral_golden_names() {
         all.extend(check_image(&mut session, &name));
     }
-    assert!(all.is_empty(), "{} mismatches:\n{}", all.len(), all.join("\n"));
+    assert!(
+        all.is_empty(),
+        "{} mismatches:\n{}",
+        all.len(),
+        all.join("\n")
+    );
 }

@@ -29,7 +29,9 @@ pub struct Args {
 }
 
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -43,8 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let isa = spotter::kernels::isa::selected().map_err(|e| UsageError(e.to_string()))?;
     let model = super::detect::resolve_model(args.model)?;
     let graph = tflite::load(&model)?;
-    let mut session =
-        Session::new(graph, SessionOptions { threads, ..Default::default() })?;
+    let mut session = Session::new(
+        graph,
+        SessionOptions {
+            threads,
+            ..Default::default()
+        },
+    )?;
     // Deterministic, non-constant input: a byte ramp (floats from it for float inputs).
     fill_input(&mut session);
 
@@ -102,20 +109,34 @@ fn fill_input(session: &mut Session) {
                 c.copy_from_slice(&v.to_le_bytes());
             }
         }
-        _ => buf.iter_mut().enumerate().for_each(|(i, b)| *b = ((i * 7) % 256) as u8),
+        _ => buf
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = ((i * 7) % 256) as u8),
     }
 }
 
 fn print_profile(session: &Session, per_op: &[Duration], runs: usize) {
     let names = session.kernel_names();
     let macs = session.kernel_macs();
-    let total: f64 = per_op.iter().map(|d| d.as_secs_f64()).sum::<f64>().max(1e-12);
-    println!("{:>4}  {:<24} {:<36} {:>9} {:>6} {:>8}", "op", "type", "kernel", "ms", "share", "GMAC/s");
+    let total: f64 = per_op
+        .iter()
+        .map(|d| d.as_secs_f64())
+        .sum::<f64>()
+        .max(1e-12);
+    println!(
+        "{:>4}  {:<24} {:<36} {:>9} {:>6} {:>8}",
+        "op", "type", "kernel", "ms", "share", "GMAC/s"
+    );
     let mut rows: Vec<usize> = (0..per_op.len()).collect();
     rows.sort_by(|&a, &b| per_op[b].cmp(&per_op[a]));
     for i in rows {
         let secs = per_op[i].as_secs_f64() / runs as f64;
-        let gmacs = if macs[i] > 0 && secs > 0.0 { macs[i] as f64 / secs / 1e9 } else { 0.0 };
+        let gmacs = if macs[i] > 0 && secs > 0.0 {
+            macs[i] as f64 / secs / 1e9
+        } else {
+            0.0
+        };
         println!(
             "{:>4}  {:<24} {:<36} {:>9.4} {:>5.1}% {:>8.1}",
             i,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use spotter::detector::{Detection, Detector, DetectorOptions};
+use spotter::vision::image::RgbImage;
 use spotter::vision::{draw, image, labels::Labels};
 
 use super::UsageError;
@@ -71,11 +72,18 @@ pub fn resolve_labels(labels: Option<PathBuf>, model: &Path) -> anyhow::Result<O
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&args.threshold) {
-        return Err(UsageError(format!("--threshold must be in [0, 1], got {}", args.threshold)).into());
+        return Err(UsageError(format!(
+            "--threshold must be in [0, 1], got {}",
+            args.threshold
+        ))
+        .into());
     }
     let model = resolve_model(args.model)?;
     let labels = resolve_labels(args.labels, &model)?;
-    let options = DetectorOptions { threads: args.threads.max(1), ..Default::default() };
+    let options = DetectorOptions {
+        threads: args.threads.max(1),
+        ..Default::default()
+    };
     let mut detector = Detector::load(&model, labels, options)?;
     log::info!("model {} loaded", model.display());
     if let Some(out) = &args.out {
@@ -90,12 +98,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let img = match image::decode(path) {
             Ok(i) => i,
             Err(e) => {
+                eprintln!("spotter: skipping image: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let detections = match detector.detect(&img, args.threshold) {
+            Ok(d) => d,
+            Err(e) => {
                 eprintln!("spotter: skipping {}: {e}", path.display());
                 failed += 1;
                 continue;
             }
         };
-        let detections = detector.detect(&img, args.threshold);
         let shown = path.display().to_string();
         if args.json {
             let line = serde_json::to_string(&ImageResult {
@@ -106,7 +121,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             })?;
             writeln!(stdout, "{line}")?;
         } else {
-            writeln!(stdout, "{shown} ({}x{}): {} detections", img.width, img.height, detections.len())?;
+            writeln!(
+                stdout,
+                "{shown} ({}x{}): {} detections",
+                img.width,
+                img.height,
+                detections.len()
+            )?;
             for d in &detections {
                 writeln!(
                     stdout,
@@ -118,8 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         if let Some(out) = &args.out {
             let target = annotated_path(out, path);
             let mut canvas = img.clone();
-            draw::draw_detections(&mut canvas, &detections);
-            if let Err(e) = draw::save(&canvas, &target) {
+            annotate(&mut canvas, &detections);
+            if let Err(e) = image::save(&canvas, &target) {
                 eprintln!("spotter: cannot write {}: {e}", target.display());
                 failed += 1;
             }
@@ -131,7 +152,20 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 /// `DIR/NAME.png` for PNG inputs, `DIR/NAME.jpg` otherwise.
 fn annotated_path(out: &Path, input: &Path) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
-    let png = input.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image".into());
+    let png = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     out.join(format!("{stem}.{}", if png { "png" } else { "jpg" }))
+}
+
+/// Draw every detection's box, label and score.
+pub fn annotate(canvas: &mut RgbImage, detections: &[Detection]) {
+    for d in detections {
+        let b = d.bbox.map(|v| v as f32);
+        draw::draw_detection(canvas, b, d.class_id, &d.label, d.score);
+    }
 }

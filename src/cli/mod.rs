@@ -7,7 +7,11 @@ mod detect;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "spotter", version, about = "Lean edge inference runtime for int8 detectors")]
+#[command(
+    name = "spotter",
+    version,
+    about = "Lean edge inference runtime for int8 detectors"
+)]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace); also RUST_LOG.
     #[arg(long, global = true, default_value = "warn")]
@@ -56,7 +60,9 @@ pub fn main() -> i32 {
         }
     };
     let env = env_logger::Env::default().default_filter_or(&cli.log);
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),

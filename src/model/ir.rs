@@ -300,7 +300,10 @@ impl Graph {
         let mut produced = vec![false; n];
         for &i in &self.inputs {
             if self.tensors[i].is_const() {
-                return Err(format!("graph input '{}' is a constant", self.tensors[i].name));
+                return Err(format!(
+                    "graph input '{}' is a constant",
+                    self.tensors[i].name
+                ));
             }
             produced[i] = true;
         }
@@ -320,7 +323,10 @@ impl Graph {
             }
             for &o in &op.outputs {
                 if self.tensors[o].is_const() {
-                    return Err(format!("{label}: output '{}' is a constant", self.tensors[o].name));
+                    return Err(format!(
+                        "{label}: output '{}' is a constant",
+                        self.tensors[o].name
+                    ));
                 }
                 if produced[o] {
                     return Err(format!(

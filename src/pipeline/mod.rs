@@ -3,6 +3,8 @@
 //! Every queue between stages has an explicit full-policy (capture keeps only the newest frame
 //! and counts drops; sinks never block the pipeline).
 
+mod heartbeat;
 mod types;
 
+pub use heartbeat::Heartbeat;
 pub use types::*;

@@ -99,16 +99,31 @@ mod tests {
     use crate::model::{DType, Op, OpKind, Tensor};
 
     fn t(name: &str, n: usize) -> Tensor {
-        Tensor { name: name.into(), shape: vec![n], dtype: DType::U8, quant: None, data: None }
+        Tensor {
+            name: name.into(),
+            shape: vec![n],
+            dtype: DType::U8,
+            quant: None,
+            data: None,
+        }
     }
 
     /// a -> relu -> b -> relu -> c -> relu -> d: a and c may share, b and d may share.
     fn chain() -> Graph {
         let tensors = vec![t("a", 100), t("b", 100), t("c", 100), t("d", 100)];
         let ops = (0..3)
-            .map(|i| Op { kind: OpKind::Relu, inputs: vec![Some(i)], outputs: vec![i + 1] })
+            .map(|i| Op {
+                kind: OpKind::Relu,
+                inputs: vec![Some(i)],
+                outputs: vec![i + 1],
+            })
             .collect();
-        Graph { tensors, ops, inputs: vec![0], outputs: vec![3] }
+        Graph {
+            tensors,
+            ops,
+            inputs: vec![0],
+            outputs: vec![3],
+        }
     }
 
     #[test]

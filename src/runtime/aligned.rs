@@ -20,7 +20,10 @@ pub struct AlignedBuf {
 impl AlignedBuf {
     /// `len` zeroed bytes.
     pub fn zeroed(len: usize) -> Self {
-        AlignedBuf { blocks: vec![Block([0; 64]); len.div_ceil(64)], len }
+        AlignedBuf {
+            blocks: vec![Block([0; 64]); len.div_ceil(64)],
+            len,
+        }
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Self {

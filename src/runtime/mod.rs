@@ -21,6 +21,9 @@ use crate::plan::{self, Plan, Span};
 pub const MAX_OP_INPUTS: usize = 64;
 pub const MAX_OP_OUTPUTS: usize = 8;
 
+/// Refuse models whose activations need more memory than an edge board has.
+pub const MAX_ARENA_BYTES: usize = 4 << 30;
+
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
     /// Give every tensor its own memory so all intermediates can be read after a run.
@@ -77,6 +80,15 @@ impl Session {
         }
 
         let plan = plan::plan(&graph, options.preserve_all_tensors);
+        if plan.arena_size > MAX_ARENA_BYTES {
+            return Err(ModelError::Invalid {
+                what: format!(
+                    "the model needs {} MiB of activation memory, more than the {} MiB limit",
+                    plan.arena_size >> 20,
+                    MAX_ARENA_BYTES >> 20
+                ),
+            });
+        }
         let mut const_index = vec![usize::MAX; graph.tensors.len()];
         let mut consts = Vec::new();
         for (id, t) in graph.tensors.iter().enumerate() {

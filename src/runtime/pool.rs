@@ -73,7 +73,11 @@ impl ThreadPool {
                     .expect("spawning a kernel thread")
             })
             .collect();
-        ThreadPool { inner, workers, running: Mutex::new(()) }
+        ThreadPool {
+            inner,
+            workers,
+            running: Mutex::new(()),
+        }
     }
 
     pub fn threads(&self) -> usize {

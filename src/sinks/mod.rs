@@ -3,6 +3,8 @@
 //! Contract: `publish` must not block the pipeline for long; a sink with slow I/O keeps its
 //! own bounded queue with a stated full-policy and counts what it drops.
 
+pub mod serial;
+
 use crate::pipeline::{FrameResult, PipelineStats};
 
 #[derive(Debug, thiserror::Error)]

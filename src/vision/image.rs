@@ -39,8 +39,22 @@ pub fn decode(path: &Path) -> Result<RgbImage, InputError> {
 }
 
 /// Decode in-memory JPEG/PNG bytes (format guessed from the content).
+///
+/// JPEG goes through libjpeg-turbo's algorithms (the `mozjpeg` fork: islow IDCT, fancy
+/// upsampling), so pixels equal PIL's and LiteRT goldens made from PIL-decoded images apply.
+/// Everything else goes through the `image` crate.
 pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
-    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
+    if bytes.starts_with(&[0xff, 0xd8]) {
+        return decode_jpeg(bytes);
+    }
+    let format = image::guess_format(bytes).map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS as u64 * 4);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| format!("{format:?} decode failed: {e}"))?;
     // `into_rgb8` drops alpha without compositing and replicates gray, like PIL's
     // `.convert("RGB")`; 16-bit channels are scaled to 8 bits.
     let rgb = img.into_rgb8();
@@ -49,6 +63,47 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
         height: rgb.height() as usize,
         data: rgb.into_raw(),
     })
+}
+
+/// Largest image we decode (pixels); a corrupt or hostile header claiming more is rejected
+/// before any allocation (64 Mpx ≈ 192 MiB of RGB).
+pub const MAX_PIXELS: usize = 64 * 1024 * 1024;
+
+fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
+    // libjpeg only warns about a missing end (and fills the rest with gray); a camera frame or
+    // file cut short is corrupt for us. The EOI marker 0xFFD9 cannot occur inside entropy-coded
+    // data (0xFF is stuffed there), so look for it near the end, allowing trailing bytes.
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    if !tail.windows(2).any(|w| w == [0xff, 0xd9]) {
+        return Err("JPEG data is truncated (no end-of-image marker)".to_string());
+    }
+    // libjpeg reports fatal errors by unwinding through the `mozjpeg` wrapper; contain them.
+    let result = std::panic::catch_unwind(|| -> Result<RgbImage, String> {
+        let d = mozjpeg::Decompress::new_mem(bytes).map_err(|e| e.to_string())?;
+        let (width, height) = (d.width(), d.height());
+        if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
+            return Err(format!("JPEG claims an unreasonable size {width}x{height}"));
+        }
+        let mut started = d.rgb().map_err(|e| e.to_string())?;
+        let pixels: Vec<[u8; 3]> = started.read_scanlines().map_err(|e| e.to_string())?;
+        if pixels.len() != width * height {
+            return Err(format!(
+                "JPEG data ends early: {} of {} pixels",
+                pixels.len(),
+                width * height
+            ));
+        }
+        started.finish().map_err(|e| e.to_string())?;
+        Ok(RgbImage {
+            width,
+            height,
+            data: pixels.into_iter().flatten().collect(),
+        })
+    });
+    match result {
+        Ok(r) => r,
+        Err(_) => Err("corrupt JPEG data".to_string()),
+    }
 }
 
 /// Encode `img` to `path`, format chosen by the extension (`.jpg`/`.jpeg` or `.png`).

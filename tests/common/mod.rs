@@ -15,7 +15,9 @@ pub fn coral_model() -> PathBuf {
 
 /// The read-only shared data folder beside the checkout (`../shared`), or `$SPOTTER_SHARED`.
 pub fn shared() -> PathBuf {
-    std::env::var_os("SPOTTER_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"))
+    std::env::var_os("SPOTTER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -35,7 +37,10 @@ pub fn coral_golden_names() -> Vec<String> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            e.file_name().to_str().and_then(|n| n.strip_suffix(".input.u8")).map(String::from)
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".input.u8"))
+                .map(String::from)
         })
         .collect();
     names.sort();

@@ -85,18 +85,30 @@ impl<'a> Table<'a> {
         let soff = buf.i32(pos)? as i64;
         let vtable = pos as i64 - soff;
         if vtable < 0 || vtable as usize + 4 > buf.data.len() {
-            return Err(format!("table at byte {pos} has an invalid vtable offset {soff}"));
+            return Err(format!(
+                "table at byte {pos} has an invalid vtable offset {soff}"
+            ));
         }
         let vtable = vtable as usize;
         let vtable_len = buf.u16(vtable)? as usize;
         let table_len = buf.u16(vtable + 2)? as usize;
         if vtable_len < 4 || vtable + vtable_len > buf.data.len() {
-            return Err(format!("table at byte {pos} has a vtable of invalid size {vtable_len}"));
+            return Err(format!(
+                "table at byte {pos} has a vtable of invalid size {vtable_len}"
+            ));
         }
         if pos + table_len.max(4) > buf.data.len() {
-            return Err(format!("table at byte {pos} (size {table_len}) runs past the end"));
+            return Err(format!(
+                "table at byte {pos} (size {table_len}) runs past the end"
+            ));
         }
-        Ok(Table { buf, pos, vtable, vtable_len, table_len })
+        Ok(Table {
+            buf,
+            pos,
+            vtable,
+            vtable_len,
+            table_len,
+        })
     }
 
     /// Absolute position of field `slot`, if present.
@@ -197,7 +209,12 @@ impl<'a> Vector<'a> {
             .checked_mul(elem_size)
             .ok_or_else(|| format!("vector at byte {pos} has an absurd length {len}"))?;
         buf.bytes(start, total, "vector")?;
-        Ok(Vector { buf, start, len, elem_size })
+        Ok(Vector {
+            buf,
+            start,
+            len,
+            elem_size,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -220,11 +237,17 @@ impl<'a> Vector<'a> {
     }
 
     pub fn i32s(&self) -> Vec<i32> {
-        self.bytes().chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        self.bytes()
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     }
 
     pub fn f32s(&self) -> Vec<f32> {
-        self.bytes().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        self.bytes()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     }
 
     pub fn i64s(&self) -> Vec<i64> {

@@ -129,7 +129,9 @@ impl<'a> Reader<'a> {
             FBT_UINT => FlexValue::UInt(self.uint(pos, parent_width)?),
             FBT_FLOAT => FlexValue::Float(self.float(pos, parent_width)?),
             FBT_BOOL => FlexValue::Bool(self.uint(pos, parent_width)? != 0),
-            FBT_INDIRECT_INT => FlexValue::Int(self.int(self.indirect(pos, parent_width)?, child_width)?),
+            FBT_INDIRECT_INT => {
+                FlexValue::Int(self.int(self.indirect(pos, parent_width)?, child_width)?)
+            }
             FBT_INDIRECT_UINT => {
                 FlexValue::UInt(self.uint(self.indirect(pos, parent_width)?, child_width)?)
             }
@@ -150,25 +152,38 @@ pub fn parse_root_map(data: &[u8]) -> FbResult<BTreeMap<String, FlexValue>> {
     let root_width = data[data.len() - 1] as usize;
     let root_packed = data[data.len() - 2];
     if !matches!(root_width, 1 | 2 | 4 | 8) {
-        return Err(format!("flexbuffer root has invalid byte width {root_width}"));
+        return Err(format!(
+            "flexbuffer root has invalid byte width {root_width}"
+        ));
     }
     let root_pos = (data.len() - 2)
         .checked_sub(root_width)
         .ok_or_else(|| "flexbuffer too short for its root".to_string())?;
     if root_packed >> 2 != FBT_MAP {
-        return Err(format!("flexbuffer root is type {}, expected a map", root_packed >> 2));
+        return Err(format!(
+            "flexbuffer root is type {}, expected a map",
+            root_packed >> 2
+        ));
     }
     // Map: values vector; before it: length, keys byte width, keys vector offset.
     let width = 1usize << (root_packed & 3);
     let values = r.indirect(root_pos, root_width)?;
-    let len_pos = values.checked_sub(width).ok_or("flexbuffer map header out of bounds")?;
+    let len_pos = values
+        .checked_sub(width)
+        .ok_or("flexbuffer map header out of bounds")?;
     let len = r.uint(len_pos, width)? as usize;
-    let keys_width_pos = len_pos.checked_sub(width).ok_or("flexbuffer map header out of bounds")?;
+    let keys_width_pos = len_pos
+        .checked_sub(width)
+        .ok_or("flexbuffer map header out of bounds")?;
     let keys_width = r.uint(keys_width_pos, width)? as usize;
-    let keys_off_pos = keys_width_pos.checked_sub(width).ok_or("flexbuffer map header out of bounds")?;
+    let keys_off_pos = keys_width_pos
+        .checked_sub(width)
+        .ok_or("flexbuffer map header out of bounds")?;
     let keys = r.indirect(keys_off_pos, width)?;
     if !matches!(keys_width, 1 | 2 | 4 | 8) {
-        return Err(format!("flexbuffer keys have invalid byte width {keys_width}"));
+        return Err(format!(
+            "flexbuffer keys have invalid byte width {keys_width}"
+        ));
     }
     if len > data.len() {
         return Err(format!("flexbuffer map claims {len} entries"));

@@ -19,21 +19,32 @@ use crate::model::{
 use flatbuf::{Buf, FbResult, Table};
 use schema::*;
 
+/// Largest tensor we accept (elements); anything bigger is a corrupt or hostile file.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 30;
+
 /// Load a `.tflite` file.
 pub fn load(path: &Path) -> Result<Graph, ModelError> {
-    let bytes = std::fs::read(path)
-        .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&bytes, path)
 }
 
 /// Parse TFLite flatbuffer bytes; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Graph, ModelError> {
-    let malformed = |what: String| ModelError::Malformed { path: path.to_path_buf(), what };
+    let malformed = |what: String| ModelError::Malformed {
+        path: path.to_path_buf(),
+        what,
+    };
     if bytes.is_empty() {
         return Err(malformed("the file is empty".into()));
     }
     if bytes.len() < 8 {
-        return Err(malformed(format!("the file is only {} bytes long", bytes.len())));
+        return Err(malformed(format!(
+            "the file is only {} bytes long",
+            bytes.len()
+        )));
     }
     if &bytes[4..8] != b"TFL3" {
         return Err(malformed(format!(
@@ -47,11 +58,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Graph, ModelError> {
     if !unsupported.is_empty() {
         unsupported.sort();
         unsupported.dedup();
-        return Err(ModelError::Unsupported { path: path.to_path_buf(), names: unsupported });
+        return Err(ModelError::Unsupported {
+            path: path.to_path_buf(),
+            names: unsupported,
+        });
     }
     // FlatBuffers builders pad the finished buffer to its alignment (>= 4), so a length that is
     // not a multiple of 4 means the file was cut (unless data was appended after the buffer).
-    if bytes.len() % 4 != 0 && !external {
+    if !bytes.len().is_multiple_of(4) && !external {
         return Err(malformed(format!(
             "the file is {} bytes, not a multiple of 4: it looks truncated",
             bytes.len()
@@ -61,11 +75,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Graph, ModelError> {
     Ok(graph)
 }
 
-fn read_model(
-    bytes: &[u8],
-    unsupported: &mut Vec<String>,
-    external: &mut bool,
-) -> FbResult<Graph> {
+fn read_model(bytes: &[u8], unsupported: &mut Vec<String>, external: &mut bool) -> FbResult<Graph> {
     let buf = Buf::new(bytes);
     let model = buf.root()?;
     let version = model.u32_or(0, 0)?;
@@ -90,7 +100,10 @@ fn read_model(
         return Err("the model has no subgraph".into());
     }
     if subgraphs.len() > 1 {
-        log::warn!("model has {} subgraphs; only the first one is run", subgraphs.len());
+        log::warn!(
+            "model has {} subgraphs; only the first one is run",
+            subgraphs.len()
+        );
     }
     let sg = subgraphs.table(0)?;
 
@@ -121,9 +134,12 @@ fn read_model(
     for i in 0..ops_v.len() {
         let o = ops_v.table(i)?;
         let code_index = o.u32_or(0, 0)? as usize;
-        let (code, custom) = op_codes
-            .get(code_index)
-            .ok_or_else(|| format!("operator {i} uses opcode {code_index}, but there are {}", op_codes.len()))?;
+        let (code, custom) = op_codes.get(code_index).ok_or_else(|| {
+            format!(
+                "operator {i} uses opcode {code_index}, but there are {}",
+                op_codes.len()
+            )
+        })?;
         let op_inputs: Vec<Option<usize>> = o
             .vector(1, 4)?
             .map(|v| v.i32s())
@@ -135,7 +151,9 @@ fn read_model(
                 } else if (t as usize) < n {
                     Ok(Some(t as usize))
                 } else {
-                    Err(format!("operator {i} input refers to tensor {t}, but there are {n}"))
+                    Err(format!(
+                        "operator {i} input refers to tensor {t}, but there are {n}"
+                    ))
                 }
             })
             .collect::<FbResult<_>>()?;
@@ -149,12 +167,21 @@ fn read_model(
         match read_op_kind(*code, custom.as_deref(), &o)
             .map_err(|e| format!("operator {i} ({name}): {e}"))?
         {
-            Some(kind) => ops.push(Op { kind, inputs: op_inputs, outputs: op_outputs }),
+            Some(kind) => ops.push(Op {
+                kind,
+                inputs: op_inputs,
+                outputs: op_outputs,
+            }),
             None => unsupported.push(name),
         }
     }
 
-    let mut graph = Graph { tensors, ops, inputs, outputs };
+    let mut graph = Graph {
+        tensors,
+        ops,
+        inputs,
+        outputs,
+    };
     infer_custom_output_shapes(&mut graph);
     Ok(graph)
 }
@@ -191,7 +218,7 @@ fn read_tensor(
     let elements = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&e| e <= (1usize << 34))
+        .filter(|&e| e <= MAX_TENSOR_ELEMENTS)
         .ok_or_else(|| ctx(format!("shape {shape:?} is absurdly large")))?;
 
     // Constant data: buffer 0 is the empty sentinel; an empty data vector means "activation".
@@ -215,7 +242,9 @@ fn read_tensor(
                     let (o, s) = (off as usize, size as usize);
                     *external = true;
                     Some(bytes.get(o..o.saturating_add(s)).ok_or_else(|| {
-                        ctx(format!("external buffer {o}+{s} lies past the end of the file"))
+                        ctx(format!(
+                            "external buffer {o}+{s} lies past the end of the file"
+                        ))
                     })?)
                 } else {
                     None
@@ -238,7 +267,13 @@ fn read_tensor(
         Some(q) => read_quant(&q, &shape).map_err(ctx)?,
         None => None,
     };
-    Ok(Tensor { name, shape, dtype, quant, data })
+    Ok(Tensor {
+        name,
+        shape,
+        dtype,
+        quant,
+        data,
+    })
 }
 
 fn read_quant(q: &Table, shape: &[usize]) -> FbResult<Option<Quant>> {
@@ -260,19 +295,33 @@ fn read_quant(q: &Table, shape: &[usize]) -> FbResult<Option<Quant>> {
             .collect::<FbResult<_>>()?
     };
     if zps.len() != scales.len() {
-        return Err(format!("{} scales but {} zero points", scales.len(), zps.len()));
+        return Err(format!(
+            "{} scales but {} zero points",
+            scales.len(),
+            zps.len()
+        ));
     }
     if scales.len() == 1 {
-        return Ok(Some(Quant::PerTensor { scale: scales[0], zero_point: zps[0] }));
+        return Ok(Some(Quant::PerTensor {
+            scale: scales[0],
+            zero_point: zps[0],
+        }));
     }
     let axis = q.i32_or(6, 0)?;
     let axis = usize::try_from(axis)
         .ok()
         .filter(|&a| a < shape.len() && shape[a] == scales.len())
         .ok_or_else(|| {
-            format!("{} per-axis scales do not fit axis {axis} of shape {shape:?}", scales.len())
+            format!(
+                "{} per-axis scales do not fit axis {axis} of shape {shape:?}",
+                scales.len()
+            )
         })?;
-    Ok(Some(Quant::PerAxis { axis, scales, zero_points: zps }))
+    Ok(Some(Quant::PerAxis {
+        axis,
+        scales,
+        zero_points: zps,
+    }))
 }
 
 fn activation(code: u8) -> FbResult<Activation> {
@@ -296,7 +345,10 @@ fn padding(code: u8) -> FbResult<Padding> {
 }
 
 fn positive(v: i32, what: &str) -> FbResult<usize> {
-    usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| format!("{what} must be > 0, got {v}"))
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{what} must be > 0, got {v}"))
 }
 
 /// Translate one operator. `Ok(None)` = not supported (collected by the caller).
@@ -306,9 +358,8 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
     let get_i32 = |slot: usize, d: i32| -> FbResult<i32> {
         opts.as_ref().map_or(Ok(d), |t| t.i32_or(slot, d))
     };
-    let get_u8 = |slot: usize, d: u8| -> FbResult<u8> {
-        opts.as_ref().map_or(Ok(d), |t| t.u8_or(slot, d))
-    };
+    let get_u8 =
+        |slot: usize, d: u8| -> FbResult<u8> { opts.as_ref().map_or(Ok(d), |t| t.u8_or(slot, d)) };
     let get_f32 = |slot: usize, d: f32| -> FbResult<f32> {
         opts.as_ref().map_or(Ok(d), |t| t.f32_or(slot, d))
     };
@@ -343,8 +394,12 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
                 keep_num_dims: get_u8(2, 0)? != 0,
             }
         }
-        OP_ADD => OpKind::Add { activation: activation(get_u8(0, 0)?)? },
-        OP_MUL => OpKind::Mul { activation: activation(get_u8(0, 0)?)? },
+        OP_ADD => OpKind::Add {
+            activation: activation(get_u8(0, 0)?)?,
+        },
+        OP_MUL => OpKind::Mul {
+            activation: activation(get_u8(0, 0)?)?,
+        },
         OP_CONCATENATION => {
             // Normalized against the output rank in `Graph::validate`; store raw for now.
             let axis = get_i32(0, 0)?;
@@ -370,12 +425,16 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
                 OpKind::AveragePool2D(p)
             }
         }
-        OP_MEAN => OpKind::Mean { keep_dims: get_u8(0, 0)? != 0 },
+        OP_MEAN => OpKind::Mean {
+            keep_dims: get_u8(0, 0)? != 0,
+        },
         OP_RELU => OpKind::Relu,
         OP_RELU6 => OpKind::Relu6,
         OP_PRELU => OpKind::Prelu,
         OP_LOGISTIC => OpKind::Logistic,
-        OP_SOFTMAX => OpKind::Softmax { beta: get_f32(0, 0.0)? },
+        OP_SOFTMAX => OpKind::Softmax {
+            beta: get_f32(0, 0.0)?,
+        },
         OP_RESIZE_BILINEAR => OpKind::ResizeBilinear {
             align_corners: get_u8(2, 0)? != 0,
             half_pixel_centers: get_u8(3, 0)? != 0,
@@ -384,9 +443,9 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
             align_corners: get_u8(0, 0)? != 0,
             half_pixel_centers: get_u8(1, 0)? != 0,
         },
-        OP_DEPTH_TO_SPACE => {
-            OpKind::DepthToSpace { block_size: positive(get_i32(0, 0)?, "block_size")? }
-        }
+        OP_DEPTH_TO_SPACE => OpKind::DepthToSpace {
+            block_size: positive(get_i32(0, 0)?, "block_size")?,
+        },
         OP_QUANTIZE => OpKind::Quantize,
         OP_DEQUANTIZE => OpKind::Dequantize,
         OP_CUSTOM if custom == Some("TFLite_Detection_PostProcess") => {
@@ -400,14 +459,19 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
 fn detection_options(raw: &[u8]) -> FbResult<DetectionPostProcessOptions> {
     let m = flexbuf::parse_root_map(raw)?;
     let int = |k: &str| -> FbResult<usize> {
-        let v = m.get(k).ok_or_else(|| format!("custom option '{k}' is missing"))?;
+        let v = m
+            .get(k)
+            .ok_or_else(|| format!("custom option '{k}' is missing"))?;
         v.as_i64()
             .and_then(|v| usize::try_from(v).ok())
             .ok_or_else(|| format!("custom option '{k}' must be a non-negative integer, got {v:?}"))
     };
     let float = |k: &str| -> FbResult<f32> {
-        let v = m.get(k).ok_or_else(|| format!("custom option '{k}' is missing"))?;
-        v.as_f32().ok_or_else(|| format!("custom option '{k}' must be a number, got {v:?}"))
+        let v = m
+            .get(k)
+            .ok_or_else(|| format!("custom option '{k}' is missing"))?;
+        v.as_f32()
+            .ok_or_else(|| format!("custom option '{k}' must be a number, got {v:?}"))
     };
     let detections_per_class = match m.get("detections_per_class") {
         None | Some(flexbuf::FlexValue::Null) => 100,
@@ -415,7 +479,9 @@ fn detection_options(raw: &[u8]) -> FbResult<DetectionPostProcessOptions> {
     };
     let use_regular_nms = match m.get("use_regular_nms") {
         None | Some(flexbuf::FlexValue::Null) => false,
-        Some(v) => v.as_bool().ok_or("custom option 'use_regular_nms' must be a bool")?,
+        Some(v) => v
+            .as_bool()
+            .ok_or("custom option 'use_regular_nms' must be a bool")?,
     };
     let o = DetectionPostProcessOptions {
         max_detections: int("max_detections")?,
@@ -451,7 +517,12 @@ fn infer_custom_output_shapes(graph: &mut Graph) {
     for op in &graph.ops {
         if let OpKind::DetectionPostProcess(o) = &op.kind {
             let per_det = o.max_detections * o.max_classes_per_detection;
-            let shapes = [vec![1, per_det, 4], vec![1, per_det], vec![1, per_det], vec![1]];
+            let shapes = [
+                vec![1, per_det, 4],
+                vec![1, per_det],
+                vec![1, per_det],
+                vec![1],
+            ];
             for (out, shape) in op.outputs.iter().zip(shapes) {
                 let t = &mut graph.tensors[*out];
                 t.shape = shape;
@@ -467,7 +538,8 @@ mod tests {
     use std::path::PathBuf;
 
     fn coral() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/mobilenet_ssd_v2_coco_quant_postprocess.tflite")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("models/mobilenet_ssd_v2_coco_quant_postprocess.tflite")
     }
 
     #[test]
