@@ -460,6 +460,18 @@ mod tests {
         o
     }
 
+    /// `sqrdmulh` on one lane.
+    fn srdhm(a: i32, b: i32) -> i32 {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        lanes(unsafe { vqrdmulhq_s32(vdupq_n_s32(a), vdupq_n_s32(b)) })[0]
+    }
+
+    /// [`rounding_shr`] on one lane.
+    fn rshr(x: i32, n: i32) -> i32 {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        lanes(unsafe { rounding_shr(vdupq_n_s32(x), vdupq_n_s32(-n)) })[0]
+    }
+
     fn requant_one(x: i32, m: i32, s: i32) -> i32 {
         let q = QuantParams {
             input_offset: 0,
@@ -485,10 +497,8 @@ mod tests {
         #[test]
         fn sqrdmulh_and_rounding_shr_match_gemmlowp(a in any::<i32>(), b in any::<i32>(),
                                                      n in 0i32..=31) {
-            let v = lanes(vqrdmulhq_s32(vdupq_n_s32(a), vdupq_n_s32(b)))[0];
-            prop_assert_eq!(v, saturating_rounding_doubling_high_mul(a, b));
-            let r = lanes(rounding_shr(vdupq_n_s32(a), vdupq_n_s32(-n)))[0];
-            prop_assert_eq!(r, rounding_divide_by_pot(a, n));
+            prop_assert_eq!(srdhm(a, b), saturating_rounding_doubling_high_mul(a, b));
+            prop_assert_eq!(rshr(a, n), rounding_divide_by_pot(a, n));
         }
     }
 
@@ -511,12 +521,10 @@ mod tests {
                 -(1 << 20) - 1,
                 (1 << 20) + 1,
             ] {
-                let r = lanes(rounding_shr(vdupq_n_s32(x), vdupq_n_s32(-n)))[0];
-                assert_eq!(r, rounding_divide_by_pot(x, n), "{x} >> {n}");
+                assert_eq!(rshr(x, n), rounding_divide_by_pot(x, n), "{x} >> {n}");
             }
         }
-        let v = lanes(vqrdmulhq_s32(vdupq_n_s32(i32::MIN), vdupq_n_s32(i32::MIN)))[0];
-        assert_eq!(v, i32::MAX);
+        assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
         for (m, s) in [(1 << 30, 0), (1 << 30, -3), (0x7fff_ffff, 2), (0, 0), (1 << 30, 31)] {
             for x in [-5, -4, -3, -1, 0, 1, 3, 4, 5, i32::MIN, i32::MAX] {
                 assert_eq!(
