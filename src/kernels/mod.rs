@@ -8,23 +8,23 @@
 
 pub mod reference;
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod dwconv;
 pub mod gemm;
 pub mod isa;
 pub mod requant;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
-#[cfg(target_arch = "aarch64")]
-pub mod aarch64;
 
 pub use isa::Isa;
 
-/// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
-#[cfg(target_arch = "x86_64")]
-pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 /// The GEMM micro-kernel for `isa`, if it has one (see `aarch64::gemm_for`).
 #[cfg(target_arch = "aarch64")]
 pub use aarch64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
+/// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {

@@ -446,11 +446,11 @@ pub(crate) fn add_kernel(signed: bool) -> AddFn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::reference::conv::QuantParams;
     use crate::kernels::reference::fixedpoint::{
         multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
         saturating_rounding_doubling_high_mul,
     };
-    use crate::kernels::reference::conv::QuantParams;
     use proptest::prelude::*;
 
     fn lanes(v: int32x4_t) -> [i32; 4] {
@@ -525,7 +525,13 @@ mod tests {
             }
         }
         assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
-        for (m, s) in [(1 << 30, 0), (1 << 30, -3), (0x7fff_ffff, 2), (0, 0), (1 << 30, 31)] {
+        for (m, s) in [
+            (1 << 30, 0),
+            (1 << 30, -3),
+            (0x7fff_ffff, 2),
+            (0, 0),
+            (1 << 30, 31),
+        ] {
             for x in [-5, -4, -3, -1, 0, 1, 3, 4, 5, i32::MIN, i32::MAX] {
                 assert_eq!(
                     requant_one(x, m, s),
