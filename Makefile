@@ -34,7 +34,9 @@ goldens: ## regenerate LiteRT reference data (needs network for pip; not part of
 # aarch64 kernel tiers under qemu-user. Needs (installed by .ci/run, not here): Debian packages
 # gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user, and `rustup target add
 # aarch64-unknown-linux-gnu`. Linker / CC come from .cargo/config.toml; v4l2 is left out
-# (cameras are not under test). Each emulated CPU first reports (and checks) its tiers.
+# (cameras are not under test). Each emulated CPU first reports (and checks) its tiers, then
+# runs the kernel unit tests, the tier-equality proptests (every tier the CPU has vs scalar),
+# the LiteRT single-op goldens on its best tier and the whole-model tier test.
 ARM_TARGET := aarch64-unknown-linux-gnu
 ARM_SYSROOT ?= /usr/aarch64-linux-gnu
 ARM_TEST = $(CARGO) test --target $(ARM_TARGET) --release --no-default-features
@@ -48,7 +50,7 @@ test-arm: ## cross-build for aarch64, run kernel + tier tests under qemu (cortex
 	  start=$$(date +%s); \
 	  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $$cpu -L $(ARM_SYSROOT)"; \
 	  SPOTTER_EXPECT_TIERS=$$tiers $(ARM_TEST) --lib report_tiers -- --nocapture; \
-	  $(ARM_TEST) --lib -- kernels:: ops::simd_tests; \
+	  $(ARM_TEST) --lib -- kernels:: ops::simd_tests matches_litert; \
 	  $(ARM_TEST) --test coral_tiers; \
 	  echo "== -cpu $$cpu: $$(( $$(date +%s) - start ))s"; \
 	done
