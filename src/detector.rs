@@ -19,6 +19,8 @@ use crate::ops::util::f32s;
 use crate::runtime::{Session, SessionOptions};
 use crate::vision::image::{Resizer, RgbImage};
 use crate::vision::labels::Labels;
+use crate::vision::nms::NmsOutput;
+use crate::vision::ssd::{AnchorConfig, RawSsdDecoder};
 
 /// One detected object, in pixels of the original image.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,13 +60,43 @@ struct PostProcessedOutputs {
     count: usize,
 }
 
+/// How detections come out of the model.
+enum Head {
+    /// The model runs `TFLite_Detection_PostProcess` itself.
+    PostProcessed(PostProcessedOutputs),
+    /// Raw SSD outputs: we decode with our anchors and NMS (`vision::ssd`).
+    RawSsd(RawHead),
+}
+
+struct RawHead {
+    boxes_output: usize,
+    logits_output: usize,
+    decoder: RawSsdDecoder,
+    /// Dequantized copies of quantized outputs (empty for float outputs).
+    enc: Vec<f32>,
+    logits: Vec<f32>,
+    /// Decoded results, in the post-process op's layout.
+    out_boxes: Vec<f32>,
+    out_classes: Vec<f32>,
+    out_scores: Vec<f32>,
+    count: usize,
+    /// Score columns are offset by one (class 0 = background): labels are indexed with it.
+    label_offset: usize,
+}
+
+/// Minimum score kept by raw SSD decoding (the caller's threshold filters further).
+const RAW_MIN_SCORE: f32 = 0.05;
+/// IoU threshold of raw SSD non-maximum suppression (that of the TF OD API SSD configs).
+const RAW_IOU: f32 = 0.6;
+const RAW_MAX_DETECTIONS: usize = 100;
+
 pub struct Detector {
     session: Session,
     labels: Option<Labels>,
     input_w: usize,
     input_h: usize,
     input_dtype: DType,
-    outputs: PostProcessedOutputs,
+    head: Head,
     options: DetectorOptions,
     resizer: Option<Resizer>,
     /// Resized RGB for non-uint8 inputs (reused across frames).
@@ -121,14 +153,10 @@ impl Detector {
             )));
         }
         let input_dtype = input.dtype;
-        let outputs = find_postprocess_outputs(&graph).ok_or_else(|| {
-            invalid(
-                "the model does not end in TFLite_Detection_PostProcess \
-                 (outputs boxes, classes, scores, count); raw SSD outputs are not supported by \
-                 `detect` yet"
-                    .to_string(),
-            )
-        })?;
+        let head = match find_postprocess_outputs(&graph) {
+            Some(o) => Head::PostProcessed(o),
+            None => Head::RawSsd(raw_head(&graph, input_w, input_h).map_err(invalid)?),
+        };
         let session = Session::new(
             graph,
             SessionOptions {
@@ -142,7 +170,7 @@ impl Detector {
             input_w,
             input_h,
             input_dtype,
-            outputs,
+            head,
             options,
             resizer: None,
             scratch: Vec::new(),
@@ -163,11 +191,7 @@ impl Detector {
     }
 
     pub fn label(&self, class_id: usize) -> String {
-        self.labels
-            .as_ref()
-            .and_then(|l| l.get(class_id))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("class_{class_id}"))
+        label_for(self.labels.as_ref(), class_id)
     }
 
     /// Resize `image` into the model input (no allocation once the sizes were seen).
@@ -210,13 +234,36 @@ impl Detector {
     }
 
     /// Detections with score >= `threshold`, boxes scaled to an image of `width` x `height`.
-    pub fn detections(&self, width: usize, height: usize, threshold: f32) -> Vec<Detection> {
-        let o = self.outputs;
-        let boxes = f32s(self.session.output(o.boxes));
-        let classes = f32s(self.session.output(o.classes));
-        let scores = f32s(self.session.output(o.scores));
-        let count = f32s(self.session.output(o.count))[0];
-        let n = (count.max(0.0) as usize).min(scores.len());
+    pub fn detections(&mut self, width: usize, height: usize, threshold: f32) -> Vec<Detection> {
+        let (boxes, classes, scores, n, offset): (&[f32], &[f32], &[f32], usize, usize) =
+            match &mut self.head {
+                Head::PostProcessed(o) => {
+                    let scores = f32s(self.session.output(o.scores));
+                    let count = f32s(self.session.output(o.count))[0];
+                    let n = if count.is_finite() {
+                        (count.max(0.0) as usize).min(scores.len())
+                    } else {
+                        0
+                    };
+                    (
+                        f32s(self.session.output(o.boxes)),
+                        f32s(self.session.output(o.classes)),
+                        scores,
+                        n,
+                        0,
+                    )
+                }
+                Head::RawSsd(r) => {
+                    decode_raw(&self.session, r);
+                    (
+                        &r.out_boxes,
+                        &r.out_classes,
+                        &r.out_scores,
+                        r.count,
+                        r.label_offset,
+                    )
+                }
+            };
         let (w, h) = (width as f64, height as f64);
         let mut out = Vec::new();
         for i in 0..n {
@@ -224,9 +271,9 @@ impl Detector {
             if score < threshold || !score.is_finite() {
                 continue;
             }
-            let class_id = classes[i].max(0.0) as usize;
+            let class_id = classes[i].max(0.0) as usize + offset;
             let b = &boxes[4 * i..4 * i + 4];
-            // TFLite boxes are [ymin, xmin, ymax, xmax], normalized.
+            // Boxes are [ymin, xmin, ymax, xmax], normalized.
             let bbox = [
                 b[1] as f64 * w,
                 b[0] as f64 * h,
@@ -234,7 +281,7 @@ impl Detector {
                 b[2] as f64 * h,
             ];
             out.push(Detection {
-                label: self.label(class_id),
+                label: label_for(self.labels.as_ref(), class_id),
                 class_id,
                 score,
                 bbox,
@@ -269,4 +316,97 @@ fn find_postprocess_outputs(graph: &Graph) -> Option<PostProcessedOutputs> {
         scores: pos(*op.outputs.get(2)?)?,
         count: pos(*op.outputs.get(3)?)?,
     })
+}
+
+/// Recognize raw SSD outputs (`[1, A, 4]` box encodings and `[1, A, C]` logits) whose anchor
+/// count matches the standard MobileNet SSD layout for this input size.
+fn raw_head(graph: &Graph, input_w: usize, input_h: usize) -> Result<RawHead, String> {
+    let shape = |i: usize| graph.tensor(graph.outputs[i]).shape.clone();
+    let found = (0..graph.outputs.len())
+        .find(|&i| matches!(shape(i).as_slice(), [1, _, 4]))
+        .and_then(|b| {
+            let a = shape(b)[1];
+            (0..graph.outputs.len())
+                .find(|&i| i != b && matches!(shape(i).as_slice(), [1, x, c] if *x == a && *c >= 2))
+                .map(|l| (b, l, a))
+        });
+    let Some((boxes_output, logits_output, anchors_n)) = found else {
+        return Err("the model neither ends in TFLite_Detection_PostProcess (boxes, classes, scores, \
+             count) nor has raw SSD outputs ([1, anchors, 4] box encodings and [1, anchors, classes] \
+             scores)"
+            .to_string());
+    };
+    let config = AnchorConfig::mobilenet_ssd_300();
+    let anchors = config.generate();
+    if anchors.len() != anchors_n || (input_w, input_h) != (300, 300) {
+        return Err(format!(
+            "raw SSD outputs with {anchors_n} anchors at input {input_w}x{input_h}: only the \
+             standard MobileNet SSD 300x300 anchor layout ({} anchors) is built in",
+            anchors.len()
+        ));
+    }
+    for o in [boxes_output, logits_output] {
+        let t = graph.tensor(graph.outputs[o]);
+        if !matches!(t.dtype, DType::F32 | DType::U8 | DType::I8) {
+            return Err(format!(
+                "output '{}' is {}, expected float32, uint8 or int8",
+                t.name, t.dtype
+            ));
+        }
+    }
+    let classes = shape(logits_output)[2];
+    let decoder = RawSsdDecoder::new(anchors, classes, RAW_IOU, RAW_MAX_DETECTIONS);
+    let m = decoder.max_detections();
+    Ok(RawHead {
+        boxes_output,
+        logits_output,
+        decoder,
+        enc: Vec::new(),
+        logits: Vec::new(),
+        out_boxes: vec![0.0; 4 * m],
+        out_classes: vec![0.0; m],
+        out_scores: vec![0.0; m],
+        count: 0,
+        label_offset: 1,
+    })
+}
+
+/// Dequantize `bytes` of output tensor `t` into `buf` (reused) unless it is already float.
+fn as_f32<'a>(t: &crate::model::Tensor, bytes: &'a [u8], buf: &'a mut Vec<f32>) -> &'a [f32] {
+    let (scale, zp) = t.per_tensor_quant().unwrap_or((1.0, 0));
+    match t.dtype {
+        DType::U8 => {
+            buf.clear();
+            buf.extend(bytes.iter().map(|&q| scale * (q as i32 - zp) as f32));
+            buf
+        }
+        DType::I8 => {
+            buf.clear();
+            buf.extend(bytes.iter().map(|&q| scale * (q as i8 as i32 - zp) as f32));
+            buf
+        }
+        _ => f32s(bytes),
+    }
+}
+
+fn decode_raw(session: &Session, r: &mut RawHead) {
+    let g = session.graph();
+    let bt = g.tensor(g.outputs[r.boxes_output]);
+    let lt = g.tensor(g.outputs[r.logits_output]);
+    let enc = as_f32(bt, session.output(r.boxes_output), &mut r.enc);
+    let logits = as_f32(lt, session.output(r.logits_output), &mut r.logits);
+    let mut out = NmsOutput {
+        boxes: &mut r.out_boxes,
+        classes: &mut r.out_classes,
+        scores: &mut r.out_scores,
+    };
+    r.count = r.decoder.decode(enc, logits, RAW_MIN_SCORE, &mut out);
+}
+
+/// The label of `class_id`, or `class_<id>` when there is no label file or no entry.
+fn label_for(labels: Option<&Labels>, class_id: usize) -> String {
+    labels
+        .and_then(|l| l.get(class_id))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("class_{class_id}"))
 }

@@ -12,6 +12,7 @@ spotter's IR, run the prepared kernel and require bit-identical outputs.
 import json
 import os
 import random
+import sys
 import tempfile
 
 import flatbuffers
@@ -20,9 +21,11 @@ import tflite as T
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 OUT_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "ops")
-NP = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8, "int32": np.int32}
+NP = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8, "int32": np.int32,
+      "int64": np.int64, "float16": np.float16}
 TT = {"float32": T.TensorType.FLOAT32, "uint8": T.TensorType.UINT8,
-      "int8": T.TensorType.INT8, "int32": T.TensorType.INT32}
+      "int8": T.TensorType.INT8, "int32": T.TensorType.INT32, "int64": T.TensorType.INT64,
+      "float16": T.TensorType.FLOAT16}
 ACT = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
 PAD = {"same": T.Padding.SAME, "valid": T.Padding.VALID}
 
@@ -83,11 +86,12 @@ def build_model(op_name, options, tensors, inputs, outputs):
     T.OperatorAddInputs(b, op_inputs)
     T.OperatorAddOutputs(b, op_outputs)
     T.OperatorAddBuiltinOptionsType(b, opt_type)
-    T.OperatorAddBuiltinOptions(b, opt)
+    if opt is not None:
+        T.OperatorAddBuiltinOptions(b, opt)
     operator = T.OperatorEnd(b)
 
     tvec = _vec(b, T.SubGraphStartTensorsVector, tensor_offsets, "UOffsetTRelative")
-    graph_inputs = [inputs[0]]
+    graph_inputs = [i for i in inputs if i >= 0 and tensors[i].get("data") is None]
     sg_in = _vec(b, T.SubGraphStartInputsVector, graph_inputs, "Int32")
     sg_out = _vec(b, T.SubGraphStartOutputsVector, outputs, "Int32")
     ops = _vec(b, T.SubGraphStartOperatorsVector, [operator], "UOffsetTRelative")
@@ -159,10 +163,57 @@ def builtin_options(b, op_name, o):
         T.ReducerOptionsStart(b)
         T.ReducerOptionsAddKeepDims(b, o["keep_dims"])
         return T.BuiltinOperator.MEAN, T.BuiltinOptions.ReducerOptions, T.ReducerOptionsEnd(b)
+    if op_name in ("ADD", "MUL"):
+        if op_name == "ADD":
+            T.AddOptionsStart(b)
+            T.AddOptionsAddFusedActivationFunction(b, act)
+            return T.BuiltinOperator.ADD, T.BuiltinOptions.AddOptions, T.AddOptionsEnd(b)
+        T.MulOptionsStart(b)
+        T.MulOptionsAddFusedActivationFunction(b, act)
+        return T.BuiltinOperator.MUL, T.BuiltinOptions.MulOptions, T.MulOptionsEnd(b)
+    if op_name == "CONCATENATION":
+        T.ConcatenationOptionsStart(b)
+        T.ConcatenationOptionsAddAxis(b, o["axis"])
+        T.ConcatenationOptionsAddFusedActivationFunction(b, act)
+        return (T.BuiltinOperator.CONCATENATION, T.BuiltinOptions.ConcatenationOptions,
+                T.ConcatenationOptionsEnd(b))
+    if op_name == "RESHAPE":
+        ns = _vec(b, T.ReshapeOptionsStartNewShapeVector, o["new_shape"], "Int32")
+        T.ReshapeOptionsStart(b)
+        T.ReshapeOptionsAddNewShape(b, ns)
+        return T.BuiltinOperator.RESHAPE, T.BuiltinOptions.ReshapeOptions, T.ReshapeOptionsEnd(b)
+    if op_name == "PAD":
+        T.PadOptionsStart(b)
+        return T.BuiltinOperator.PAD, T.BuiltinOptions.PadOptions, T.PadOptionsEnd(b)
+    if op_name == "DEPTH_TO_SPACE":
+        T.DepthToSpaceOptionsStart(b)
+        T.DepthToSpaceOptionsAddBlockSize(b, o["block_size"])
+        return (T.BuiltinOperator.DEPTH_TO_SPACE, T.BuiltinOptions.DepthToSpaceOptions,
+                T.DepthToSpaceOptionsEnd(b))
+    if op_name == "SOFTMAX":
+        T.SoftmaxOptionsStart(b)
+        T.SoftmaxOptionsAddBeta(b, o["beta"])
+        return T.BuiltinOperator.SOFTMAX, T.BuiltinOptions.SoftmaxOptions, T.SoftmaxOptionsEnd(b)
+    if op_name == "RESIZE_BILINEAR":
+        T.ResizeBilinearOptionsStart(b)
+        T.ResizeBilinearOptionsAddAlignCorners(b, o["align_corners"])
+        T.ResizeBilinearOptionsAddHalfPixelCenters(b, o["half_pixel_centers"])
+        return (T.BuiltinOperator.RESIZE_BILINEAR, T.BuiltinOptions.ResizeBilinearOptions,
+                T.ResizeBilinearOptionsEnd(b))
+    if op_name == "RESIZE_NEAREST_NEIGHBOR":
+        T.ResizeNearestNeighborOptionsStart(b)
+        T.ResizeNearestNeighborOptionsAddAlignCorners(b, o["align_corners"])
+        T.ResizeNearestNeighborOptionsAddHalfPixelCenters(b, o["half_pixel_centers"])
+        return (T.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR,
+                T.BuiltinOptions.ResizeNearestNeighborOptions,
+                T.ResizeNearestNeighborOptionsEnd(b))
+    if op_name in ("RELU", "RELU6", "PRELU", "LOGISTIC", "QUANTIZE", "DEQUANTIZE"):
+        return getattr(T.BuiltinOperator, op_name), T.BuiltinOptions.NONE, None
     raise ValueError(op_name)
 
 
 def run_litert(model_bytes, input0):
+    """input0: the value of the first graph input (None when every op input is constant)."""
     with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as f:
         f.write(model_bytes)
         path = f.name
@@ -170,8 +221,9 @@ def run_litert(model_bytes, input0):
         it = Interpreter(model_path=path, num_threads=1,
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         it.allocate_tensors()
-        d = it.get_input_details()[0]
-        it.set_tensor(d["index"], input0)
+        if input0 is not None:
+            d = it.get_input_details()[0]
+            it.set_tensor(d["index"], input0)
         it.invoke()
         return it.get_tensor(it.get_output_details()[0]["index"])
     finally:
@@ -180,7 +232,7 @@ def run_litert(model_bytes, input0):
 
 def rand_tensor(rng, dtype, shape, lo=None, hi=None):
     n = int(np.prod(shape))
-    if dtype == "float32":
+    if dtype in ("float32", "float16"):
         return [round(rng.uniform(-2, 2), 4) for _ in range(n)]
     lo = {"uint8": 0, "int8": -128, "int32": -2000}[dtype] if lo is None else lo
     hi = {"uint8": 255, "int8": 127, "int32": 2000}[dtype] if hi is None else hi
@@ -315,11 +367,273 @@ def mean(rng, dtype, same_quant):
     return {"keep_dims": keep}, tensors, [0, 1], [2]
 
 
-def main():
-    rng = random.Random(int(os.environ.get("SPOTTER_OP_CASES_SEED", "20240601")))
-    scale = int(os.environ.get("SPOTTER_OP_CASES_SCALE", "1"))
-    os.makedirs(OUT_DIR, exist_ok=True)
-    plans = {
+
+def qp(scale, zp):
+    return {"scales": [float(np.float32(scale))], "zero_points": [zp], "axis": 0}
+
+
+def rand_q(rng, dtype, lo=0.005, hi=0.05):
+    if dtype == "float32":
+        return None
+    zp = rng.randint(100, 156) if dtype == "uint8" else rng.randint(-20, 20)
+    return qp(rng.uniform(lo, hi), zp)
+
+
+BCAST = [([1, 3, 4, 2], [2]), ([1, 3, 4, 2], [1, 1, 1, 2]), ([2, 1, 3], [1, 4, 1]),
+         ([4, 1], [3]), ([1, 2, 3, 4], [1]), ([3], [2, 3]), ([2, 3, 1, 2], [3, 4, 1]),
+         ([2, 1, 3, 1, 2], [1, 2, 1, 2, 1]), ([1, 2, 1, 2, 1, 3], [2, 1, 2, 1, 1])]
+SAME = [[2, 3, 4], [1, 4, 4, 3], [5], [2, 2, 2, 2], [3, 7]]
+
+
+def bshape(a, b):
+    r = max(len(a), len(b))
+    a, b = [1] * (r - len(a)) + a, [1] * (r - len(b)) + b
+    return [max(x, y) for x, y in zip(a, b)]
+
+
+def binary(rng, op, dtype, broadcast):
+    s1, s2 = rng.choice(BCAST) if broadcast else (rng.choice(SAME),) * 2
+    if broadcast and rng.random() < 0.5:
+        s1, s2 = s2, s1
+    q1, q2 = rand_q(rng, dtype), rand_q(rng, dtype)
+    oq = None
+    if dtype != "float32":
+        a, b = q1["scales"][0], q2["scales"][0]
+        # MUL: output multipliers both below and above 1.
+        so = (a * b * rng.choice([128, 128, 4]) * rng.uniform(0.3, 2.0)) if op == "MUL" else \
+            (a + b) * rng.uniform(0.6, 1.5)
+        oq = qp(so, rand_q(rng, dtype)["zero_points"][0])
+    tensors = [
+        {"name": "x", "shape": s1, "dtype": dtype, "quant": q1},
+        {"name": "y", "shape": s2, "dtype": dtype, "quant": q2,
+         "data": rand_tensor(rng, dtype, s2)},
+        {"name": "out", "shape": bshape(s1, s2), "dtype": dtype, "quant": oq},
+    ]
+    return {"activation": rng.choice(list(ACT))}, tensors, [0, 1], [2]
+
+
+def concat(rng, dtype, same_quant):
+    rank = rng.randint(1, 4)
+    base = [rng.randint(1, 4) for _ in range(rank)]
+    axis = rng.randrange(rank)
+    n = rng.randint(2, 3)
+    oq = rand_q(rng, dtype)
+    tensors, total = [], 0
+    for i in range(n):
+        sh = list(base)
+        sh[axis] = rng.randint(1, 3)
+        total += sh[axis]
+        q = oq if same_quant or dtype != "uint8" else rand_q(rng, dtype, 0.005, 0.08)
+        t = {"name": "in%d" % i, "shape": sh, "dtype": dtype, "quant": q}
+        if i > 0:
+            t["data"] = rand_tensor(rng, dtype, sh)
+        tensors.append(t)
+    oshape = list(base)
+    oshape[axis] = total
+    tensors.append({"name": "out", "shape": oshape, "dtype": dtype, "quant": oq})
+    file_axis = axis - rank if rng.random() < 0.3 else axis
+    return ({"axis": file_axis, "activation": "none"}, tensors, list(range(n)), [n])
+
+
+def reshape(rng, dtype):
+    shape, new = rng.choice([([2, 3, 4], [6, 4]), ([1, 4, 4, 3], [1, 48]), ([12], [3, 2, 2]),
+                             ([2, 6], [1, 2, 3, 2])])
+    q = rand_q(rng, dtype)
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": dtype, "quant": q},
+        {"name": "shape", "shape": [len(new)], "dtype": "int32", "quant": None, "data": new},
+        {"name": "out", "shape": new, "dtype": dtype, "quant": q},
+    ]
+    return {"new_shape": new}, tensors, [0, 1], [2]
+
+
+def pad(rng, dtype, pdtype):
+    rank = rng.randint(1, 4)
+    shape = [rng.randint(1, 4) for _ in range(rank)]
+    pads = [[rng.randint(0, 2), rng.randint(0, 2)] for _ in range(rank)]
+    q = rand_q(rng, dtype)
+    # LiteRT pads with the output zero point and copies raw values, even if quantization differs.
+    oq = rand_q(rng, dtype) if dtype != "float32" and rng.random() < 0.3 else q
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": dtype, "quant": q},
+        {"name": "paddings", "shape": [rank, 2], "dtype": pdtype, "quant": None,
+         "data": [v for p in pads for v in p]},
+        {"name": "out", "shape": [s + a + b for s, (a, b) in zip(shape, pads)],
+         "dtype": dtype, "quant": oq},
+    ]
+    return {}, tensors, [0, 1], [2]
+
+
+def depth_to_space(rng, dtype):
+    bs = rng.choice([2, 3])
+    n, h, w, c = rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3), rng.randint(1, 2)
+    q = rand_q(rng, dtype)
+    tensors = [
+        {"name": "x", "shape": [n, h, w, c * bs * bs], "dtype": dtype, "quant": q},
+        {"name": "out", "shape": [n, h * bs, w * bs, c], "dtype": dtype, "quant": q},
+    ]
+    return {"block_size": bs}, tensors, [0], [1]
+
+
+def unary(rng, op, dtype):
+    shape = rng.choice([[2, 3, 4], [1, 5, 5, 2], [17]])
+    iq = rand_q(rng, dtype, 0.01, 0.1)
+    if op == "LOGISTIC" and dtype != "float32":
+        oq = qp(1.0 / 256, 0 if dtype == "uint8" else -128)
+    else:
+        oq = rand_q(rng, dtype, 0.005, 0.05)
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": dtype, "quant": iq},
+        {"name": "out", "shape": shape, "dtype": dtype, "quant": oq},
+    ]
+    return {}, tensors, [0], [1]
+
+
+def prelu(rng, dtype):
+    shape = [1, rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 3)]
+    ashape = rng.choice([shape[3:], [1, 1, shape[3]], shape[1:]])
+    aq = rand_q(rng, dtype, 0.002, 0.01)
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": dtype, "quant": rand_q(rng, dtype)},
+        {"name": "alpha", "shape": ashape, "dtype": dtype, "quant": aq,
+         "data": rand_tensor(rng, dtype, ashape)},
+        {"name": "out", "shape": shape, "dtype": dtype, "quant": rand_q(rng, dtype)},
+    ]
+    return {}, tensors, [0, 1], [2]
+
+
+def softmax(rng, dtype):
+    shape = rng.choice([[1, 10], [2, 5], [1, 2, 3, 7], [3], [4, 1]])
+    beta = rng.choice([1.0, 1.0, 0.5, 2.0, 0.3]) if dtype == "float32" else \
+        rng.choice([1.0, 1.0, 0.7, 2.5])
+    oq = None if dtype == "float32" else qp(1.0 / 256, 0 if dtype == "uint8" else -128)
+    if dtype == "uint8" and rng.random() < 0.3:
+        oq = rand_q(rng, dtype)  # accepted, and ignored by the reference kernel
+    # Large input scales push differences past diff_min (those outputs are exactly qmin).
+    iq = rand_q(rng, dtype, 0.01, rng.choice([0.2, 0.2, 1.0]))
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": dtype, "quant": iq},
+        {"name": "out", "shape": shape, "dtype": dtype, "quant": oq},
+    ]
+    return {"beta": beta}, tensors, [0], [1]
+
+
+# Rows where the float lookup-table softmax (the optimized kernel) and the fixed-point
+# reference kernel differ by one: they pin which one LiteRT's BUILTIN_REF runs.
+SOFTMAX_PINNED = [
+    ("uint8", 0.04896562919020653, 0, [110, 140, 71, 162, 96, 17, 245, 99]),
+    ("int8", 0.03120141476392746, 0, [14, -85, -99, 46, -26, -91, 123, -102]),
+    ("int8", 0.10550705343484879, 0, [-95, -67, -5, -113, 58, -126, -101, 84]),
+    # uint8 output quantization is ignored: results as if (1/256, 0).
+    ("uint8", 0.1, 128, [128, 130, 140, 120, 128, 129]),
+]
+
+
+def softmax_pinned(i):
+    dtype, scale, zp, row = SOFTMAX_PINNED[i]
+    oq = qp(1.0 / 256, 0 if dtype == "uint8" else -128)
+    if i == 3:
+        oq = qp(1.0 / 128, 10)
+    tensors = [
+        {"name": "x", "shape": [1, len(row)], "dtype": dtype, "quant": qp(scale, zp)},
+        {"name": "out", "shape": [1, len(row)], "dtype": dtype, "quant": oq},
+    ]
+    return {"beta": 1.0}, tensors, [0], [1], row
+
+
+def resize(rng, op, dtype, flags):
+    align, half = flags
+    if rng.random() < 0.25:  # one wide row: many source positions, float rounding of scales
+        n, h, w, c = 1, 1, rng.randint(20, 90), 1
+        oh, ow = rng.randint(1, 2), rng.randint(7, 130)
+    else:
+        n, h, w, c = rng.randint(1, 2), rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 3)
+        oh, ow = rng.randint(1, 11), rng.randint(1, 11)
+    q = rand_q(rng, dtype)
+    # LiteRT copies/interpolates raw values even if the output quantization differs.
+    oq = rand_q(rng, dtype) if dtype != "float32" and rng.random() < 0.2 else q
+    tensors = [
+        {"name": "x", "shape": [n, h, w, c], "dtype": dtype, "quant": q},
+        {"name": "size", "shape": [2], "dtype": "int32", "quant": None, "data": [oh, ow]},
+        {"name": "out", "shape": [n, oh, ow, c], "dtype": dtype, "quant": oq},
+    ]
+    return ({"align_corners": align, "half_pixel_centers": half}, tensors, [0, 1], [2])
+
+
+def quantize(rng, src, dst, ties=False):
+    shape = rng.choice([[2, 3, 4], [17], [1, 4, 4, 2]])
+    iq = None if src == "float32" else rand_q(rng, src, 0.01, 0.1)
+    oq = rand_q(rng, dst, 0.01, 0.1)
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": src, "quant": iq},
+        {"name": "out", "shape": shape, "dtype": dst, "quant": oq},
+    ]
+    if ties:  # x / scale lands exactly on .5: pins round-half-away-from-zero
+        oq["scales"] = [0.25]
+        n = int(np.prod(shape))
+        return {}, tensors, [0], [1], [0.125 * rng.randint(-60, 60) for _ in range(n)]
+    return {}, tensors, [0], [1]
+
+
+def dequantize(rng, src, per_axis):
+    shape = rng.choice([[2, 3, 4], [17], [1, 4, 4, 2]])
+    if src == "float16":
+        iq = None
+    elif per_axis:
+        axis = rng.randrange(len(shape))
+        k = shape[axis]
+        iq = {"scales": [float(np.float32(rng.uniform(0.002, 0.05))) for _ in range(k)],
+              "zero_points": [0] * k, "axis": axis}
+    else:
+        iq = rand_q(rng, src, 0.01, 0.1)
+    tensors = [
+        {"name": "x", "shape": shape, "dtype": src, "quant": iq},
+        {"name": "out", "shape": shape, "dtype": "float32", "quant": None},
+    ]
+    if per_axis:
+        tensors[0]["data"] = rand_tensor(rng, src, shape)
+    return {}, tensors, [0], [1]
+
+
+Q8 = ("float32", "uint8", "int8")
+RESIZE_FLAGS = [(False, False), (True, False), (False, True)]
+# file -> [(op name, count, generator(rng) -> spec or None)]
+PLANS = {
+    "add": [("ADD", 8, lambda r, d=d, bc=bc: binary(r, "ADD", d, bc))
+            for d in Q8 for bc in (False, True)],
+    "mul": [("MUL", 8, lambda r, d=d, bc=bc: binary(r, "MUL", d, bc))
+            for d in Q8 for bc in (False, True)],
+    "concatenation": [("CONCATENATION", 8, lambda r, d=d, sq=sq: concat(r, d, sq))
+                      for d, sq in [("float32", True), ("uint8", True), ("uint8", False),
+                                    ("int8", True)]],
+    "reshape": [("RESHAPE", 3, lambda r, d=d: reshape(r, d)) for d in Q8],
+    "pad": [("PAD", 6, lambda r, d=d, p=p: pad(r, d, p)) for d in Q8
+            for p in ("int32", "int64")],
+    "depth_to_space": [("DEPTH_TO_SPACE", 4, lambda r, d=d: depth_to_space(r, d)) for d in Q8],
+    "relu": [(op, 8, lambda r, op=op, d=d: unary(r, op, d))
+             for op in ("RELU", "RELU6") for d in Q8],
+    "prelu": [("PRELU", 10, lambda r, d=d: prelu(r, d)) for d in Q8],
+    "logistic": [("LOGISTIC", 8, lambda r, d=d: unary(r, "LOGISTIC", d)) for d in Q8],
+    "softmax": [("SOFTMAX", 10, lambda r, d=d: softmax(r, d)) for d in Q8]
+    + [("SOFTMAX", 1, lambda r, i=i: softmax_pinned(i)) for i in range(len(SOFTMAX_PINNED))],
+    "resize": [(op, 6, lambda r, op=op, d=d, f=f: resize(r, op, d, f))
+               for op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") for d in Q8
+               for f in RESIZE_FLAGS]
+    # Nearest neighbor also accepts align_corners together with half_pixel_centers.
+    + [("RESIZE_NEAREST_NEIGHBOR", 3, lambda r, d=d: resize(r, "RESIZE_NEAREST_NEIGHBOR", d,
+                                                           (True, True))) for d in Q8],
+    "quantize": [("QUANTIZE", 6, lambda r, s=s, d=d: quantize(r, s, d))
+                 for s, d in [("float32", "uint8"), ("float32", "int8"), ("uint8", "int8"),
+                              ("int8", "uint8"), ("uint8", "uint8"), ("int8", "int8")]]
+    + [("QUANTIZE", 2, lambda r, d=d: quantize(r, "float32", d, ties=True))
+       for d in ("uint8", "int8")]
+    + [("DEQUANTIZE", 6, lambda r, s=s, pa=pa: dequantize(r, s, pa))
+       for s, pa in [("uint8", False), ("int8", False), ("float16", False), ("int8", True)]],
+}
+
+
+def legacy_plans():
+    return {
         "conv2d": [("CONV_2D", d, pc) for d, pc in
                    [("float32", False), ("uint8", False), ("int8", False), ("int8", True)]],
         "depthwise": [("DEPTHWISE_CONV_2D", d, pc) for d, pc in
@@ -331,35 +645,78 @@ def main():
                  for d in ("float32", "uint8", "int8")],
         "mean": [("MEAN", d, same) for d in ("float32", "uint8", "int8") for same in (True, False)],
     }
-    for fname, plan in plans.items():
+
+
+def make_case(rng, op_name, spec):
+    """spec: (options, tensors, inputs, outputs[, values of the non-constant input])."""
+    opts, tensors, inputs, outputs = spec[:4]
+    live = [i for i in inputs if tensors[i].get("data") is None]
+    assert len(live) <= 1, "one non-constant input at most"
+    x = None
+    if len(spec) > 4:
+        t = tensors[live[0]]
+        x = np.asarray(spec[4], dtype=NP[t["dtype"]]).reshape(t["shape"])
+    elif live:
+        t = tensors[live[0]]
+        x = np.asarray(rand_tensor(rng, t["dtype"], t["shape"]),
+                       dtype=NP[t["dtype"]]).reshape(t["shape"])
+    model = build_model(op_name, opts, tensors, inputs, outputs)
+    y = run_litert(model, x)
+    return {"op": op_name, "options": opts, "tensors": tensors, "inputs": inputs,
+            "outputs": outputs, "input0": None if x is None else x.flatten().tolist(),
+            "expected": y.flatten().tolist()}
+
+
+def write(fname, cases):
+    with open(os.path.join(OUT_DIR, fname + ".json"), "w") as f:
+        json.dump({"generator": "scripts/goldens/op_cases.py",
+                   "litert": "ai-edge-litert 2.3.0 BUILTIN_REF", "cases": cases}, f)
+    print(fname, len(cases))
+
+
+def main():
+    """Arguments: file names to regenerate (default: all). The legacy files share one random
+    stream (kept as first generated); every other file has its own seeded stream."""
+    seed = int(os.environ.get("SPOTTER_OP_CASES_SEED", "20240601"))
+    scale = int(os.environ.get("SPOTTER_OP_CASES_SCALE", "1"))
+    only = set(sys.argv[1:])
+    os.makedirs(OUT_DIR, exist_ok=True)
+    legacy = legacy_plans()
+    if not only or only & set(legacy):
+        rng = random.Random(seed)
+        for fname, plan in legacy.items():
+            cases = []
+            for op_name, dtype, flag in plan:
+                made = 0
+                while made < scale * (30 if op_name == "FULLY_CONNECTED" else 12):
+                    if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                        spec = conv_like(rng, op_name, dtype, flag)
+                    elif op_name == "FULLY_CONNECTED":
+                        spec = fully_connected(rng, dtype, flag)
+                    elif op_name == "MEAN":
+                        spec = mean(rng, dtype, flag)
+                    else:
+                        spec = pool(rng, dtype)
+                    if spec is None:
+                        continue
+                    cases.append(make_case(rng, op_name, spec))
+                    made += 1
+            if not only or fname in only:
+                write(fname, cases)
+    for fname, plan in PLANS.items():
+        if only and fname not in only:
+            continue
+        rng = random.Random("%d:%s" % (seed, fname))
         cases = []
-        for op_name, dtype, flag in plan:
+        for op_name, count, gen in plan:
             made = 0
-            while made < scale * (30 if op_name == "FULLY_CONNECTED" else 12):
-                if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-                    spec = conv_like(rng, op_name, dtype, flag)
-                elif op_name == "FULLY_CONNECTED":
-                    spec = fully_connected(rng, dtype, flag)
-                elif op_name == "MEAN":
-                    spec = mean(rng, dtype, flag)
-                else:
-                    spec = pool(rng, dtype)
+            while made < scale * count:
+                spec = gen(rng)
                 if spec is None:
                     continue
-                opts, tensors, inputs, outputs = spec
-                x = np.asarray(rand_tensor(rng, dtype, tensors[0]["shape"]),
-                               dtype=NP[dtype]).reshape(tensors[0]["shape"])
-                model = build_model(op_name, opts, tensors, inputs, outputs)
-                y = run_litert(model, x)
-                cases.append({"op": op_name, "options": opts, "tensors": tensors,
-                              "inputs": inputs, "outputs": outputs,
-                              "input0": x.flatten().tolist(),
-                              "expected": y.flatten().tolist()})
+                cases.append(make_case(rng, op_name, spec))
                 made += 1
-        with open(os.path.join(OUT_DIR, fname + ".json"), "w") as f:
-            json.dump({"generator": "scripts/goldens/op_cases.py",
-                       "litert": "ai-edge-litert 2.3.0 BUILTIN_REF", "cases": cases}, f)
-        print(fname, len(cases))
+        write(fname, cases)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 //! RELU, RELU6, PRELU, LOGISTIC, SOFTMAX (see [`crate::kernels::reference::activation`]).
 //!
-//! Quantized SOFTMAX (TFLite's fixed-point `reference_ops::Softmax` with
-//! `PreprocessSoftmaxScaling`) is not implemented yet and is rejected by prepare.
+//! Quantized SOFTMAX follows what LiteRT's kReference kernel runs: the gemmlowp fixed-point
+//! `reference_ops::Softmax`, see [`crate::kernels::reference::activation::softmax_quantized_row`].
 
 use crate::error::ModelError;
 use crate::kernels::reference::activation::{
     logistic_f32, logistic_lut, prelu_f32, prelu_quantized, relu_x_bounds, relu_x_quantized,
-    softmax_f32, PreluParams,
+    softmax_f32, softmax_quantized_row, PreluParams, SoftmaxQuantParams,
 };
 use crate::kernels::reference::broadcast::Broadcast;
 use crate::kernels::reference::fixedpoint::quantize_multiplier;
@@ -32,6 +32,13 @@ enum Act {
     SoftmaxF32 {
         depth: usize,
         beta: f32,
+    },
+    SoftmaxQ {
+        depth: usize,
+        params: SoftmaxQuantParams,
+        /// Per-row scratch (raw inputs widened, outputs before narrowing), sized in prepare.
+        row: Vec<i32>,
+        res: Vec<i32>,
     },
     PreluF32(Broadcast),
     PreluQ(Broadcast, PreluParams),
@@ -59,7 +66,7 @@ impl Kernel for ActKernel {
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let signed = self.dtype == DType::I8;
         let (qmin, qmax) = qrange(self.dtype);
-        match &self.act {
+        match &mut self.act {
             Act::ReluF32 { six } => {
                 let out = f32s_mut(&mut *outputs[0]);
                 for (o, &x) in out.iter_mut().zip(f32s(inputs[0])) {
@@ -95,6 +102,25 @@ impl Kernel for ActKernel {
             }
             Act::SoftmaxF32 { depth, beta } => {
                 softmax_f32(f32s(inputs[0]), *depth, *beta, f32s_mut(&mut *outputs[0]));
+            }
+            Act::SoftmaxQ {
+                depth,
+                params,
+                row,
+                res,
+            } => {
+                for (src, dst) in inputs[0]
+                    .chunks_exact(*depth)
+                    .zip(outputs[0].chunks_exact_mut(*depth))
+                {
+                    for (r, &b) in row.iter_mut().zip(src) {
+                        *r = if signed { b as i8 as i32 } else { b as i32 };
+                    }
+                    softmax_quantized_row(row, params, qmin, qmax, res);
+                    for (d, &q) in dst.iter_mut().zip(res.iter()) {
+                        *d = q as u8; // two's complement byte for int8
+                    }
+                }
             }
             Act::PreluF32(bc) => {
                 let (x, a) = (f32s(inputs[0]), f32s(inputs[1]));
@@ -181,12 +207,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             (a, "logistic")
         }
         OpKind::Softmax { beta } => {
-            if dt != DType::F32 {
-                return Err(op.err(format!(
-                    "quantized ({dt}) SOFTMAX is not supported yet (tensor '{}')",
-                    input.name
-                )));
-            }
             let depth = *input.shape.last().unwrap_or(&1);
             if depth == 0 {
                 return Err(op.err(format!(
@@ -194,7 +214,36 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                     input.name
                 )));
             }
-            (Act::SoftmaxF32 { depth, beta: *beta }, "softmax")
+            let a = if dt == DType::F32 {
+                Act::SoftmaxF32 { depth, beta: *beta }
+            } else {
+                let (si, _) = op.per_tensor_quant(input)?;
+                let (so, zo) = op.per_tensor_quant(out)?;
+                // activations.cc SoftmaxPrepare: int8 output must be zero point -128 and scale
+                // within 0.001/256 of 1/256. A uint8 output's parameters are not checked and
+                // not used: the reference kernel always produces (1/256, 0).
+                if dt == DType::I8
+                    && (zo != -128 || (so - 1.0 / 256.0).abs() > 0.001 * (1.0 / 256.0))
+                {
+                    return Err(op.err(format!(
+                        "int8 output '{}' must have zero point -128 and scale 1/256, has ({so}, {zo})",
+                        out.name
+                    )));
+                }
+                let params = SoftmaxQuantParams::new(*beta, si).ok_or_else(|| {
+                    op.err(format!(
+                        "input '{}' scale {si} times beta {beta} is too small for the fixed-point softmax",
+                        input.name
+                    ))
+                })?;
+                Act::SoftmaxQ {
+                    depth,
+                    params,
+                    row: vec![0; depth],
+                    res: vec![0; depth],
+                }
+            };
+            (a, "softmax")
         }
         OpKind::Prelu => {
             let alpha = op.input(1)?;
@@ -239,4 +288,65 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         dtype: dt,
         act,
     }))
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_relu() {
+    assert!(crate::ops::conv::litert_cases::check_file("relu.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_prelu() {
+    assert!(crate::ops::conv::litert_cases::check_file("prelu.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_logistic() {
+    assert!(crate::ops::conv::litert_cases::check_file("logistic.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_softmax() {
+    assert!(crate::ops::conv::litert_cases::check_file("softmax.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn softmax_int8_output_must_be_zp_minus_128_scale_1_256() {
+    use crate::model::{Op, Quant, Tensor};
+    let t = |name: &str, scale: f32, zero_point: i32| Tensor {
+        name: name.into(),
+        shape: vec![1, 6],
+        dtype: DType::I8,
+        quant: Some(Quant::PerTensor { scale, zero_point }),
+        data: None,
+    };
+    let graph = |out: Tensor| Graph {
+        tensors: vec![t("x", 0.1, 0), out],
+        ops: vec![Op {
+            kind: OpKind::Softmax { beta: 1.0 },
+            inputs: vec![Some(0)],
+            outputs: vec![1],
+        }],
+        inputs: vec![0],
+        outputs: vec![1],
+    };
+    // LiteRT: "output->params.zero_point != -128" and "scale not near 1.f / 256".
+    for (scale, zp) in [
+        (1.0 / 256.0, 10),
+        (1.0 / 128.0, -128),
+        (1.002 / 256.0, -128),
+    ] {
+        let err = prepare(&graph(t("out", scale, zp)), 0)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains("SOFTMAX") && err.contains("'out'"), "{err}");
+    }
+    // Within TFLite's 0.001/256 tolerance.
+    assert!(prepare(&graph(t("out", 1.0009 / 256.0, -128)), 0).is_ok());
 }

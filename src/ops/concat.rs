@@ -2,13 +2,12 @@
 //!
 //! TFLite `concatenation.cc`: uint8 goes through `ConcatenationWithScaling` (inputs whose
 //! scale/zero point differ from the output's are requantized in float), int8 requires equal
-//! quantization (Prepare rejects otherwise), float32 is a plain copy. TFLite's Prepare rejects a
-//! fused activation; we apply it as a clamp (float) or as the quantized activation range.
+//! quantization (Prepare rejects otherwise), float32 is a plain copy. A fused activation is
+//! rejected, as TFLite's Prepare does (`params->activation != kTfLiteActNone`; checked against
+//! LiteRT 2.3.0).
 
 use crate::error::ModelError;
 use crate::kernels::reference::concat::ConcatRescale;
-use crate::kernels::reference::elementwise::clamp_f32;
-use crate::kernels::reference::fixedpoint::{activation_range_f32, activation_range_quantized};
 use crate::model::{Activation, DType, Graph, OpKind};
 
 use super::util::{f32s, f32s_mut, i8s, i8s_mut, OpRef};
@@ -21,9 +20,6 @@ struct Concat {
     outer: usize,
     /// uint8 only: `Some` for inputs that need requantization.
     rescale: Vec<Option<ConcatRescale>>,
-    activation: Activation,
-    f_range: (f32, f32),
-    q_range: (i32, i32),
 }
 
 impl Kernel for Concat {
@@ -33,7 +29,6 @@ impl Kernel for Concat {
 
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let n = self.copy_sizes.len();
-        let act = self.activation != Activation::None;
         match self.dtype {
             DType::F32 => {
                 let out = f32s_mut(&mut *outputs[0]);
@@ -45,10 +40,6 @@ impl Kernel for Concat {
                         out[o..o + c].copy_from_slice(src);
                         o += c;
                     }
-                }
-                if act {
-                    let (lo, hi) = self.f_range;
-                    out.iter_mut().for_each(|v| *v = clamp_f32(*v, lo, hi));
                 }
             }
             DType::U8 => {
@@ -69,11 +60,6 @@ impl Kernel for Concat {
                         o += c;
                     }
                 }
-                if act {
-                    let (lo, hi) = self.q_range;
-                    out.iter_mut()
-                        .for_each(|v| *v = (*v as i32).clamp(lo, hi) as u8);
-                }
             }
             _ => {
                 let out = i8s_mut(&mut *outputs[0]);
@@ -84,11 +70,6 @@ impl Kernel for Concat {
                         out[o..o + c].copy_from_slice(&i8s(input)[k * c..(k + 1) * c]);
                         o += c;
                     }
-                }
-                if act {
-                    let (lo, hi) = self.q_range;
-                    out.iter_mut()
-                        .for_each(|v| *v = (*v as i32).clamp(lo, hi) as i8);
                 }
             }
         }
@@ -101,6 +82,11 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         OpKind::Concatenation { axis, activation } => (*axis, *activation),
         other => return Err(op.err(format!("concat cannot prepare {}", other.name()))),
     };
+    if activation != Activation::None {
+        return Err(op.err(format!(
+            "fused activation {activation:?} is not supported (TFLite requires NONE)"
+        )));
+    }
     let out = op.output(0)?;
     op.expect_dtype(out, &[DType::F32, DType::U8, DType::I8])?;
     let rank = out.shape.len();
@@ -159,17 +145,6 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
             out.name, out.shape[axis]
         )));
     }
-    let q_range = match out_q {
-        Some((so, zo)) => {
-            let (qmin, qmax) = if out.dtype == DType::U8 {
-                (0, 255)
-            } else {
-                (-128, 127)
-            };
-            activation_range_quantized(activation, so, zo, qmin, qmax)
-        }
-        None => (0, 0),
-    };
     let tag = match out.dtype {
         DType::F32 => "f32",
         DType::U8 => "qu8",
@@ -181,8 +156,42 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         copy_sizes,
         outer,
         rescale,
-        activation,
-        f_range: activation_range_f32(activation),
-        q_range,
     }))
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_concatenation() {
+    assert!(crate::ops::conv::litert_cases::check_file("concatenation.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn fused_activation_is_rejected_like_tflite() {
+    use crate::model::{Op, Tensor};
+    let t = |name: &str, shape: &[usize]| Tensor {
+        name: name.into(),
+        shape: shape.to_vec(),
+        dtype: DType::F32,
+        quant: None,
+        data: None,
+    };
+    let g = Graph {
+        tensors: vec![t("a", &[1, 2]), t("b", &[1, 2]), t("out", &[1, 4])],
+        ops: vec![Op {
+            kind: OpKind::Concatenation {
+                axis: 1,
+                activation: Activation::Relu,
+            },
+            inputs: vec![Some(0), Some(1)],
+            outputs: vec![2],
+        }],
+        inputs: vec![0, 1],
+        outputs: vec![2],
+    };
+    let err = prepare(&g, 0).err().expect("must fail").to_string();
+    assert!(
+        err.contains("CONCATENATION") && err.contains("Relu"),
+        "{err}"
+    );
 }

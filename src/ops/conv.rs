@@ -838,6 +838,8 @@ pub(crate) mod litert_cases {
             "uint8" => DType::U8,
             "int8" => DType::I8,
             "int32" => DType::I32,
+            "int64" => DType::I64,
+            "float16" => DType::F16,
             other => panic!("dtype {other}"),
         }
     }
@@ -857,6 +859,14 @@ pub(crate) mod litert_cases {
             DType::I32 => vals
                 .iter()
                 .flat_map(|x| (x.as_i64().expect("i") as i32).to_le_bytes())
+                .collect(),
+            DType::I64 => vals
+                .iter()
+                .flat_map(|x| x.as_i64().expect("i").to_le_bytes())
+                .collect(),
+            DType::F16 => vals
+                .iter()
+                .flat_map(|x| half::f16::from_f64(x.as_f64().expect("f")).to_le_bytes())
                 .collect(),
             other => panic!("dtype {other}"),
         }
@@ -887,7 +897,8 @@ pub(crate) mod litert_cases {
         }
     }
 
-    fn kind(op: &str, o: &Value) -> OpKind {
+    /// `rank`: rank of the op's output (for axis normalization).
+    fn kind(op: &str, o: &Value, rank: usize) -> OpKind {
         let conv = || {
             let s = usizes(&o["stride"]);
             let d = usizes(&o["dilation"]);
@@ -927,6 +938,42 @@ pub(crate) mod litert_cases {
             "MEAN" => OpKind::Mean {
                 keep_dims: o["keep_dims"].as_bool().expect("b"),
             },
+            "ADD" => OpKind::Add {
+                activation: activation(o),
+            },
+            "MUL" => OpKind::Mul {
+                activation: activation(o),
+            },
+            // The loader normalizes negative axes (Graph::validate); the test does it here.
+            "CONCATENATION" => OpKind::Concatenation {
+                axis: {
+                    let a = o["axis"].as_i64().expect("axis");
+                    (if a < 0 { a + rank as i64 } else { a }) as usize
+                },
+                activation: activation(o),
+            },
+            "RESHAPE" => OpKind::Reshape,
+            "PAD" => OpKind::Pad,
+            "DEPTH_TO_SPACE" => OpKind::DepthToSpace {
+                block_size: o["block_size"].as_u64().expect("bs") as usize,
+            },
+            "RELU" => OpKind::Relu,
+            "RELU6" => OpKind::Relu6,
+            "PRELU" => OpKind::Prelu,
+            "LOGISTIC" => OpKind::Logistic,
+            "SOFTMAX" => OpKind::Softmax {
+                beta: o["beta"].as_f64().expect("beta") as f32,
+            },
+            "RESIZE_BILINEAR" => OpKind::ResizeBilinear {
+                align_corners: o["align_corners"].as_bool().expect("b"),
+                half_pixel_centers: o["half_pixel_centers"].as_bool().expect("b"),
+            },
+            "RESIZE_NEAREST_NEIGHBOR" => OpKind::ResizeNearestNeighbor {
+                align_corners: o["align_corners"].as_bool().expect("b"),
+                half_pixel_centers: o["half_pixel_centers"].as_bool().expect("b"),
+            },
+            "QUANTIZE" => OpKind::Quantize,
+            "DEQUANTIZE" => OpKind::Dequantize,
             other => panic!("op {other}"),
         }
     }
@@ -937,6 +984,7 @@ pub(crate) mod litert_cases {
         let text = std::fs::read_to_string(&path).expect("read case file");
         let root: Value = serde_json::from_str(&text).expect("json");
         let cases = root["cases"].as_array().expect("cases");
+        let mut failures = Vec::new();
         for (ci, c) in cases.iter().enumerate() {
             let tensors: Vec<Tensor> = c["tensors"]
                 .as_array()
@@ -982,11 +1030,19 @@ pub(crate) mod litert_cases {
             let inputs = usizes(&c["inputs"]).into_iter().map(Some).collect();
             let outputs = usizes(&c["outputs"]);
             let op_name = c["op"].as_str().expect("op");
-            let in_dt = tensors[0].dtype;
+            let first = usizes(&c["inputs"])[0];
+            let in_dt = tensors[first].dtype;
             let out_dt = tensors[outputs[0]].dtype;
+            let rank = tensors[outputs[0]].shape.len();
+            // `input0: null` when every op input is a constant (e.g. per-axis DEQUANTIZE).
+            let input0 = if c["input0"].is_null() {
+                tensors[first].data.clone().expect("constant input 0")
+            } else {
+                bytes(in_dt, &c["input0"])
+            };
             let g = Graph {
                 ops: vec![Op {
-                    kind: kind(op_name, &c["options"]),
+                    kind: kind(op_name, &c["options"], rank),
                     inputs,
                     outputs: outputs.clone(),
                 }],
@@ -994,14 +1050,29 @@ pub(crate) mod litert_cases {
                 outputs,
                 tensors,
             };
-            let (name, out) = run_op(&g, &bytes(in_dt, &c["input0"]));
+            let (name, out) = run_op(&g, &input0);
             let expected = bytes(out_dt, &c["expected"]);
-            assert_eq!(
-                out, expected,
-                "{file} case {ci} ({op_name}, kernel {name}, options {})",
-                c["options"]
-            );
+            if out != expected {
+                let elem = out_dt.size();
+                let first = (0..out.len() / elem)
+                    .find(|&i| out[i * elem..(i + 1) * elem] != expected[i * elem..(i + 1) * elem])
+                    .unwrap_or(0);
+                failures.push(format!(
+                    "case {ci} ({op_name}, kernel {name}, options {}, tensors {}): first differing element {first}: got {:?}, want {:?}",
+                    c["options"],
+                    serde_json::to_string(&c["tensors"].as_array().expect("t").iter().map(|t| (t["dtype"].clone(), t["shape"].clone(), t["quant"].clone())).collect::<Vec<_>>()).unwrap_or_default(),
+                    &out[first * elem..(first + 1) * elem],
+                    &expected[first * elem..(first + 1) * elem],
+                ));
+            }
         }
+        assert!(
+            failures.is_empty(),
+            "{file}: {} of {} cases differ from LiteRT:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
         cases.len()
     }
 }

@@ -249,3 +249,15 @@ fn quant_add_params(
         act_max,
     })
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_add() {
+    assert!(crate::ops::conv::litert_cases::check_file("add.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_mul() {
+    assert!(crate::ops::conv::litert_cases::check_file("mul.json") > 0);
+}

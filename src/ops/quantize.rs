@@ -205,3 +205,9 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         q,
     }))
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_quantize() {
+    assert!(crate::ops::conv::litert_cases::check_file("quantize.json") > 0);
+}

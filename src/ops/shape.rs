@@ -170,3 +170,21 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         other => Err(op.err(format!("shape cannot prepare {}", other.name()))),
     }
 }
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_reshape() {
+    assert!(crate::ops::conv::litert_cases::check_file("reshape.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_pad() {
+    assert!(crate::ops::conv::litert_cases::check_file("pad.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn matches_litert_builtin_ref_depth_to_space() {
+    assert!(crate::ops::conv::litert_cases::check_file("depth_to_space.json") > 0);
+}

@@ -4,7 +4,9 @@
 //! and counts drops; sinks never block the pipeline).
 
 mod heartbeat;
+mod track;
 mod types;
 
 pub use heartbeat::Heartbeat;
+pub use track::*;
 pub use types::*;

@@ -7,6 +7,8 @@ pub mod serial;
 
 use crate::pipeline::{FrameResult, PipelineStats};
 
+pub mod mqtt;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("{sink}: {what}")]

@@ -5,3 +5,4 @@ pub mod draw;
 pub mod image;
 pub mod labels;
 pub mod nms;
+pub mod ssd;

@@ -7,8 +7,18 @@
 //! * Float LOGISTIC: `reference_ops::Logistic<float>` (input clamped to [-100, 100]).
 //! * PRELU: `reference_ops::Prelu` / `BroadcastPrelu4DSlow` (two multipliers).
 //! * Float SOFTMAX: `reference_ops::Softmax(float)`.
+//! * Quantized SOFTMAX (uint8 -> uint8, int8 -> int8): the gemmlowp fixed-point
+//!   `reference_ops::Softmax<In, Out>` with `PreprocessSoftmaxScaling` parameters (what
+//!   LiteRT 2.3.0's kReference kernel runs; the float-table `PopulateSoftmaxLookupTable` path
+//!   is the optimized kernel's). Verified against LiteRT: the uint8 output's scale and zero
+//!   point are ignored (always 1/256, 0).
 
-use super::fixedpoint::multiply_by_quantized_multiplier;
+use super::fixedpoint::{
+    calculate_input_radius, exp_on_negative_values, get_reciprocal,
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_greater_than_one,
+    preprocess_softmax_scaling, rescale, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+};
 
 /// TFLite `ReluX` for one raw value.
 #[inline]
@@ -130,6 +140,89 @@ pub fn softmax_f32(input: &[f32], depth: usize, beta: f32, out: &mut [f32]) {
     }
 }
 
+/// Quantized SOFTMAX parameters (`SoftmaxParams` as `SoftmaxPrepare` fills them for
+/// kReference): `PreprocessSoftmaxScaling(beta, input_scale, 5)` and
+/// `diff_min = -CalculateInputRadius(5, input_left_shift)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftmaxQuantParams {
+    pub input_multiplier: i32,
+    pub input_left_shift: i32,
+    pub diff_min: i32,
+}
+
+/// Integer bits of the scaled input difference (Q5.26), TFLite's `kScaledDiffIntegerBits`.
+pub const SOFTMAX_SCALED_DIFF_INTEGER_BITS: i32 = 5;
+const SOFTMAX_ACCUMULATION_INTEGER_BITS: i32 = 12;
+
+impl SoftmaxQuantParams {
+    /// `None` when `beta * input_scale` is so small that TFLite's
+    /// `QuantizeMultiplierGreaterThanOne` would get a negative shift (its DCHECK fails).
+    pub fn new(beta: f32, input_scale: f32) -> Option<Self> {
+        let (input_multiplier, input_left_shift) = preprocess_softmax_scaling(
+            beta as f64,
+            input_scale as f64,
+            SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+        );
+        if input_left_shift < 0 {
+            return None;
+        }
+        let diff_min = -calculate_input_radius(SOFTMAX_SCALED_DIFF_INTEGER_BITS, input_left_shift);
+        Some(SoftmaxQuantParams {
+            input_multiplier,
+            input_left_shift,
+            diff_min,
+        })
+    }
+}
+
+/// `reference_ops::Softmax<InputT, OutputT>` (gemmlowp fixed point) for one row of raw values
+/// widened to i32. `(qmin, qmax)` is the output type's range: the result is
+/// `round(p * 256) + qmin`, so the output quantization is implicitly (1/256, qmin) whatever
+/// the output tensor says (TFLite does not read it).
+pub fn softmax_quantized_row(
+    row: &[i32],
+    p: &SoftmaxQuantParams,
+    qmin: i32,
+    qmax: i32,
+    out: &mut [i32],
+) {
+    let max_in_row = row.iter().copied().max().unwrap_or(qmin);
+    let scaled = |x: i32| -> Option<i32> {
+        let diff = x - max_in_row;
+        (diff >= p.diff_min).then(|| {
+            multiply_by_quantized_multiplier_greater_than_one(
+                diff,
+                p.input_multiplier,
+                p.input_left_shift,
+            )
+        })
+    };
+    let mut sum_of_exps = 0i32; // Q12.19
+    for &x in row {
+        if let Some(d) = scaled(x) {
+            let e = exp_on_negative_values(d, SOFTMAX_SCALED_DIFF_INTEGER_BITS);
+            sum_of_exps =
+                sum_of_exps.wrapping_add(rescale(e, 0, SOFTMAX_ACCUMULATION_INTEGER_BITS));
+        }
+    }
+    let (shifted_scale, num_bits_over_unit) =
+        get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS);
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = match scaled(x) {
+            Some(d) => {
+                let e = exp_on_negative_values(d, SOFTMAX_SCALED_DIFF_INTEGER_BITS);
+                // 8-bit output: RoundingDivideByPOT(scale * exp, num_bits_over_unit + 31 - 8).
+                let unsat = rounding_divide_by_pot(
+                    saturating_rounding_doubling_high_mul(shifted_scale, e),
+                    num_bits_over_unit + 31 - 8,
+                );
+                (unsat + qmin).clamp(qmin, qmax)
+            }
+            None => qmin,
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +272,45 @@ mod tests {
         assert_eq!(prelu_quantized(10, 2, &p, -128, 127), 10);
         assert_eq!(prelu_quantized(-10, 2, &p, -128, 127), -5); // -20 * 0.25
         assert_eq!(prelu_quantized(-100, 8, &p, -128, 127), -128);
+    }
+
+    fn qsoftmax(row: &[i32], input_scale: f32, qmin: i32, qmax: i32) -> Vec<i32> {
+        let p = SoftmaxQuantParams::new(1.0, input_scale).unwrap();
+        let mut out = vec![0; row.len()];
+        softmax_quantized_row(row, &p, qmin, qmax, &mut out);
+        out
+    }
+
+    #[test]
+    fn quantized_softmax_uniform_row() {
+        // Four equal inputs: p = 1/4 each -> 64 (uint8), -64 (int8).
+        assert_eq!(qsoftmax(&[7; 4], 0.1, 0, 255), [64; 4]);
+        assert_eq!(qsoftmax(&[-3; 4], 0.1, -128, 127), [-64; 4]);
+        // One dominant value: 256 clamps to 255; far-below values are skipped (diff_min).
+        assert_eq!(qsoftmax(&[255, 0], 0.1, 0, 255), [255, 0]);
+    }
+
+    #[test]
+    fn quantized_softmax_u8_ignores_output_quantization() {
+        // LiteRT 2.3.0 BUILTIN_REF, uint8 in (0.1, 128), out declared (1/128, 10), beta 1:
+        // the result is round(p * 256), as if the output were (1/256, 0).
+        let row = [128, 130, 140, 120, 128, 129];
+        assert_eq!(qsoftmax(&row, 0.1, 0, 255), [32, 39, 105, 14, 32, 35]);
+    }
+
+    #[test]
+    fn quantized_softmax_is_fixed_point_not_float_lut() {
+        // LiteRT 2.3.0 BUILTIN_REF outputs; the float lookup-table kernel gives 250 and -121.
+        let row = [110, 140, 71, 162, 96, 17, 245, 99];
+        assert_eq!(
+            qsoftmax(&row, 0.048_965_63, 0, 255),
+            [0, 1, 0, 4, 0, 0, 249, 0]
+        );
+        let row = [14, -85, -99, 46, -26, -91, 123, -102];
+        assert_eq!(
+            qsoftmax(&row, 0.031_201_415, -128, 127),
+            [-120, -128, -128, -108, -126, -128, 97, -128]
+        );
     }
 
     #[test]

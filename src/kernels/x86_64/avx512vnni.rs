@@ -181,7 +181,11 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
             for cb in 0..cblocks {
                 let off = cb * 32;
                 let cnt = 32.min(c - off);
-                let mask: u32 = if cnt == 32 { u32::MAX } else { (1u32 << cnt) - 1 };
+                let mask: u32 = if cnt == 32 {
+                    u32::MAX
+                } else {
+                    (1u32 << cnt) - 1
+                };
                 // SAFETY: masked loads read only the `cnt` valid bytes of each tap (the zp row
                 // is padded); bias/requant/weights cover `cblocks` blocks; the masked store
                 // writes `cnt` bytes of this output pixel.
@@ -201,8 +205,14 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
                         let x1 = widen(taps[2 * pair + 1]);
                         let w0 = _mm512_load_si512(w.add((cb * 5 + pair) * 2).cast());
                         let w1 = _mm512_load_si512(w.add((cb * 5 + pair) * 2 + 1).cast());
-                        lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), w0));
-                        hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), w1));
+                        lo = _mm512_add_epi32(
+                            lo,
+                            _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), w0),
+                        );
+                        hi = _mm512_add_epi32(
+                            hi,
+                            _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), w1),
+                        );
                     }
                     let ylo = requant16(lo, &p.requant, off);
                     let yhi = requant16(hi, &p.requant, off + 16);
