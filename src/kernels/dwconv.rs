@@ -1,11 +1,15 @@
-//! Depthwise 3x3 (multiplier 1) packing for SIMD kernels; ISA code in `kernels::x86_64`.
+//! Depthwise 3x3 (multiplier 1) packing for SIMD kernels; ISA code in `kernels::x86_64` and
+//! `kernels::aarch64`.
 //!
-//! Per block of `bw` channels (16 for ymm, 32 for zmm) the kernel widens each tap's input
+//! [`DwLayout::Pairs`] (x86): per block of `bw` channels (16 for ymm, 32 for zmm) the kernel widens each tap's input
 //! bytes to i16, interleaves tap pairs `(2p, 2p+1)` (`p < 5`; tap 9 is a dummy with weight 0)
 //! with `unpacklo/hi_epi16` and multiplies with `vpmaddwd`. Within each 128-bit lane `L`,
 //! `unpacklo` holds channels `8L+0..4` and `unpackhi` channels `8L+4..8`; weights, biases and
 //! requantization arrays are stored in that order ([`lane_channel`]), and `packs_epi32(lo, hi)`
 //! restores channel order.
+//!
+//! [`DwLayout::Taps`] (NEON `smlal`/`smlal2`): i16 `[cblock][tap 0..9][bw]` in channel order;
+//! bias and requantization arrays in channel order too.
 //!
 //! Algebra (exact in wrapping i32): `sum_t (x_t - zx) * w'_t = sum_t x_t * w'_t - zx * sum_t w'_t`
 //! with `w' = w - zw`, so `bias'[c] = bias[c] - zx * sum_t w'_t[c]`; taps outside the image read
@@ -16,13 +20,31 @@ use crate::runtime::AlignedBuf;
 use super::reference::conv::{ConvGeometry, QuantParams};
 use super::requant::Requant;
 
+/// Weight layout of a [`PackedDw`] (which one a tier's kernel reads: [`layout_for`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DwLayout {
+    /// x86: tap pairs interleaved for `vpmaddwd`, channels in 128-bit-lane order.
+    Pairs,
+    /// NEON: one `bw`-channel row per tap, channels in order.
+    Taps,
+}
+
+/// The layout the depthwise kernel of `isa` expects.
+pub fn layout_for(isa: super::Isa) -> DwLayout {
+    match isa {
+        super::Isa::Neon | super::Isa::Dotprod => DwLayout::Taps,
+        _ => DwLayout::Pairs,
+    }
+}
+
 pub struct PackedDw {
     pub geom: ConvGeometry,
     /// Channels per block (16 or 32).
     pub bw: usize,
-    /// i16 `[cblock][pair 0..5][half 0..2][bw/2 lanes][2 taps]`.
+    /// `Pairs`: i16 `[cblock][pair 0..5][half 0..2][bw/2 lanes][2 taps]`;
+    /// `Taps`: i16 `[cblock][tap 0..9][bw]`.
     pub weights: AlignedBuf,
-    /// `bias'` in lane order, `cblocks * bw` entries.
+    /// `bias'` in lane order (`Pairs`) or channel order (`Taps`), `cblocks * bw` entries.
     pub bias: Vec<i32>,
     pub requant: Requant,
     /// The raw input zero point byte, `cblocks * bw` of them.
@@ -59,6 +81,18 @@ impl PackedDw {
         q: &QuantParams,
         bw: usize,
     ) -> PackedDw {
+        Self::pack_layout(geom, w, bias, q, bw, DwLayout::Pairs)
+    }
+
+    /// [`PackedDw::pack`] for a given layout.
+    pub fn pack_layout(
+        geom: &ConvGeometry,
+        w: &[i32],
+        bias: Option<&[i32]>,
+        q: &QuantParams,
+        bw: usize,
+        layout: DwLayout,
+    ) -> PackedDw {
         let c = geom.in_c;
         let cblocks = c.div_ceil(bw);
         let hw = bw / 2;
@@ -71,12 +105,22 @@ impl PackedDw {
                 0
             }
         };
+        // Channel (within its block) of entry `i` of a block's bias / requant arrays.
+        let order = |i: usize| match layout {
+            DwLayout::Pairs => lane_channel(i, bw),
+            DwLayout::Taps => i,
+        };
         let mut wv = vec![0i16; cblocks * 5 * bw * 2];
         let mut bv = vec![0i32; cblocks * bw];
         for cb in 0..cblocks {
             for i in 0..bw {
-                let ch = cb * bw + lane_channel(i, bw);
-                for pair in 0..5 {
+                let ch = cb * bw + order(i);
+                if layout == DwLayout::Taps {
+                    for t in 0..9 {
+                        wv[(cb * 9 + t) * bw + i] = wp(t, ch) as i16;
+                    }
+                }
+                for pair in (0..5).filter(|_| layout == DwLayout::Pairs) {
                     let (half, lane) = (i / hw, i % hw);
                     let base = (((cb * 5 + pair) * 2 + half) * hw + lane) * 2;
                     wv[base] = wp(2 * pair, ch) as i16;
@@ -94,9 +138,7 @@ impl PackedDw {
             weights: AlignedBuf::from_bytes(bytemuck::cast_slice(&wv)),
             bias: bv,
             bw,
-            requant: Requant::with_order(q, cblocks * bw, |i| {
-                (i / bw) * bw + lane_channel(i % bw, bw)
-            }),
+            requant: Requant::with_order(q, cblocks * bw, |i| (i / bw) * bw + order(i % bw)),
             zp_row: vec![zx as u8; cblocks * bw],
         }
     }

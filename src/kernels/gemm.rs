@@ -1,5 +1,6 @@
 //! Quantized GEMM for convolutions: packed-weight formats, the zero-point algebra, the
-//! micro-kernel signature, and im2col. ISA code lives in `kernels::x86_64`.
+//! micro-kernel signature, and im2col. ISA code lives in `kernels::x86_64` and
+//! `kernels::aarch64`.
 //!
 //! A conv is `C[m][n] = requant(bias[n] + sum_k (x[m][k] - zx) * (w[n][k] - zw))` where row `m`
 //! is an output pixel and `k = (ky, kx, ic)` runs over its window (1x1 stride-1 convs read the
@@ -16,6 +17,11 @@
 //! - `Vnni` format (`vpdpbusd`, u8 x s8): weights as s8 `s = w - 128` for uint8 (then
 //!   `sum a*w' = sum a*s + (128 - zw) * sum a`: `row_factor = 128 - zw`, times each row's byte
 //!   sum), or `s = w` for int8 (`zw = 0`, `row_factor = 0`).
+//! - `Mla` format (NEON `smlal` by lane): `w'` as i16, one row of `nr` columns per k.
+//! - `Sdot` format (Arm `sdot`, s8 x s8): the `Vnni` bytes, but the kernel feeds `a ^ 0x80 =
+//!   a - 128` (as s8) instead of `a`: `sum a*s = sum (a ^ 0x80)*s + 128 * sum_k s`, and
+//!   `128 * sum_k s[n][k]` is folded into `col_bias` too. For int8 `a ^ 0x80 = x`: the kernel
+//!   flips only uint8 activations.
 //!
 //! Padding: K is padded to `kp` (a multiple of 4) with zero weights; A rows hold `kp` bytes and
 //! padded bytes must be 0 (they enter row sums); window taps outside the image hold the input
@@ -33,6 +39,10 @@ pub enum PackFormat {
     Madd,
     /// s8: `[n_block][kp/4][nr][4]`.
     Vnni,
+    /// i16 `w'`: `[n_block][kp][nr]`.
+    Mla,
+    /// s8 as `Vnni`; `col_bias` also holds `128 * sum_k s`.
+    Sdot,
 }
 
 /// Weights packed for one micro-kernel: `nr` columns per block, K padded to `kp`.
@@ -49,9 +59,10 @@ pub struct PackedGemm {
     pub data: AlignedBuf,
     /// `bias[n] - za * sum_k w'[n][k]`, padded to `n_blocks * nr` with zeros.
     pub col_bias: Vec<i32>,
-    /// `128 - zw` for the Vnni format with uint8 weights, else 0.
+    /// `128 - zw` for the Vnni and Sdot formats with uint8 weights, else 0.
     pub row_factor: i32,
-    /// Activations are int8: kernels xor each byte with 0x80 (Vnni and Madd formats).
+    /// Activations are int8: kernels xor each byte with 0x80 (Vnni, Madd and Mla formats;
+    /// Sdot kernels flip uint8 activations instead).
     pub signed_act: bool,
     pub requant: Requant,
 }
@@ -104,7 +115,21 @@ impl PackedGemm {
                 }
                 (AlignedBuf::from_bytes(bytemuck::cast_slice(&v)), 0)
             }
-            PackFormat::Vnni => {
+            PackFormat::Mla => {
+                let mut v = vec![0i16; n_blocks * kp * nr];
+                for nb in 0..n_blocks {
+                    for kk in 0..k {
+                        for j in 0..nr {
+                            let nn = nb * nr + j;
+                            if nn < n {
+                                v[(nb * kp + kk) * nr + j] = wp(nn, kk) as i16;
+                            }
+                        }
+                    }
+                }
+                (AlignedBuf::from_bytes(bytemuck::cast_slice(&v)), 0)
+            }
+            PackFormat::Vnni | PackFormat::Sdot => {
                 let unsigned = !wts.signed_act;
                 let mut v = vec![0u8; n_blocks * kp * nr];
                 for nb in 0..n_blocks {
@@ -116,6 +141,9 @@ impl PackedGemm {
                                     let raw = wts.w[nn * k + kk];
                                     let s = if unsigned { raw - 128 } else { raw };
                                     v[((nb * (kp / 4) + k4) * nr + j) * 4 + t] = s as i8 as u8;
+                                    if format == PackFormat::Sdot {
+                                        col_bias[nn] = col_bias[nn].wrapping_add(128 * s);
+                                    }
                                 }
                             }
                         }

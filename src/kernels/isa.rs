@@ -165,4 +165,27 @@ mod tests {
             Err(IsaError::Unsupported { .. })
         ));
     }
+
+    /// Prints the tiers of the running CPU; with `SPOTTER_EXPECT_TIERS=a,b,..` (set by
+    /// `make test-arm` per emulated CPU) also checks them, and that every other tier is refused.
+    #[test]
+    fn report_tiers() {
+        let avail: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
+        println!(
+            "kernel tiers on this CPU ({}): {}",
+            std::env::consts::ARCH,
+            avail.join(", ")
+        );
+        if let Ok(want) = std::env::var("SPOTTER_EXPECT_TIERS") {
+            assert_eq!(avail.join(","), want.trim());
+        }
+        for isa in Isa::ALL {
+            let r = resolve(Some(isa.name()));
+            if avail.contains(&isa.name()) {
+                assert_eq!(r.ok(), Some(isa));
+            } else {
+                assert!(matches!(r, Err(IsaError::Unsupported { .. })), "{isa}");
+            }
+        }
+    }
 }

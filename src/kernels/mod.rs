@@ -3,10 +3,13 @@
 //! `reference` holds scalar kernels that implement TFLite's reference arithmetic exactly
 //! (see `docs/numerics.md`). They are the oracle: every SIMD kernel must produce bit-identical
 //! results. `gemm`, `dwconv` and `requant` hold the portable side of the SIMD kernels (packed
-//! formats, zero-point algebra, micro-kernel signatures); ISA code lives in `x86_64`.
+//! formats, zero-point algebra, micro-kernel signatures); ISA code lives in `x86_64` and
+//! `aarch64`.
 
 pub mod reference;
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod dwconv;
 pub mod gemm;
 pub mod isa;
@@ -16,31 +19,34 @@ pub mod x86_64;
 
 pub use isa::Isa;
 
+/// The GEMM micro-kernel for `isa`, if it has one (see `aarch64::gemm_for`).
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 /// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {
     None
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn dwconv_for(_isa: Isa, _signed: bool) -> Option<(dwconv::DwFn, &'static str, usize)> {
     None
 }
 
 /// An 8-bit ADD kernel over equal-shape inputs: `(params, a, b, out, len)`.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub type AddFn =
     unsafe fn(&reference::elementwise::QuantAddParams, *const u8, *const u8, *mut u8, usize);
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn add_for(_isa: Isa, _signed: bool) -> Option<(AddFn, &'static str)> {
     None
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[derive(Clone, Copy, Debug)]
 pub struct GemmChoice {
     pub format: gemm::PackFormat,

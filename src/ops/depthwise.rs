@@ -155,7 +155,14 @@ fn simd_depthwise(
     };
     Some(Box::new(DepthwiseSimd {
         name: format!("dwconv3x3_{dtype}__{isa_name}"),
-        packed: PackedDw::pack(geom, &w, bias.as_deref(), q, bw),
+        packed: PackedDw::pack_layout(
+            geom,
+            &w,
+            bias.as_deref(),
+            q,
+            bw,
+            crate::kernels::dwconv::layout_for(isa),
+        ),
         kernel,
         macs,
     }))

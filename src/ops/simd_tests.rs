@@ -13,7 +13,8 @@ fn run_tier(graph: &Graph, isa: Isa, input: &[u8], threads: usize) -> (String, V
     let mut k: Box<dyn Kernel> = match graph.ops[0].kind {
         OpKind::Conv2D(_) => super::conv::prepare_with_isa(graph, 0, isa),
         OpKind::DepthwiseConv2D { .. } => super::depthwise::prepare_with_isa(graph, 0, isa),
-        _ => unreachable!("conv-like ops only"),
+        OpKind::Add { .. } => super::elementwise::prepare_with_isa(graph, 0, isa),
+        _ => unreachable!("conv-like ops and ADD only"),
     }
     .expect("prepare");
     let op = &graph.ops[0];
@@ -344,5 +345,58 @@ fn conv_simd_matches_scalar_wide() {
             let input = bytes(c.seed, g.tensors[0].num_elements());
             check_all_tiers(&g, &input).expect("bit exact");
         }
+    }
+}
+
+/// An equal-shape 8-bit ADD: input 0 is the runtime input, input 1 a constant of `len` bytes.
+#[allow(clippy::too_many_arguments)]
+fn add_graph(
+    signed: bool,
+    len: usize,
+    scales: (f32, f32, f32),
+    zps: (i32, i32, i32),
+    act: Activation,
+    seed: u64,
+) -> Graph {
+    let dt = if signed { DType::I8 } else { DType::U8 };
+    let t = |name: &str, scale: f32, zero_point: i32, data: Option<Vec<u8>>| Tensor {
+        name: name.into(),
+        shape: vec![1, len],
+        dtype: dt,
+        quant: Some(Quant::PerTensor { scale, zero_point }),
+        data,
+    };
+    Graph {
+        ops: vec![Op {
+            kind: OpKind::Add { activation: act },
+            inputs: vec![Some(0), Some(1)],
+            outputs: vec![2],
+        }],
+        inputs: vec![0],
+        outputs: vec![2],
+        tensors: vec![
+            t("a", scales.0, zps.0, None),
+            t("b", scales.1, zps.1, Some(bytes(seed ^ 0xadd, len))),
+            t("out", scales.2, zps.2, None),
+        ],
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn add_simd_matches_scalar(
+        signed in any::<bool>(),
+        len in 1usize..=100,
+        scales in (1e-3f32..0.2, 1e-3f32..0.2, 1e-3f32..0.4),
+        zu in (zp_u8(), zp_u8(), zp_u8()),
+        zi in (zp_i8(), zp_i8(), zp_i8()),
+        act in act(),
+        seed in any::<u64>(),
+    ) {
+        let zps = if signed { zi } else { zu };
+        let g = add_graph(signed, len, scales, zps, act, seed);
+        check_all_tiers(&g, &bytes(seed, len))?;
     }
 }

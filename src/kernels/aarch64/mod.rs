@@ -1,0 +1,69 @@
+//! aarch64 SIMD kernels, one file per tier:
+//! - `neon` (Cortex-A72 / Raspberry Pi 4, no dot product): u8/i8 widened to i16 and
+//!   multiplied with `smlal`/`smlal2` (exact), requantization with `sqrdmulh` + `srshl`.
+//! - `dotprod` (Cortex-A76/A78 and later): `sdot` GEMM; depthwise and ADD come from `neon`.
+//!
+//! Everything here is selected once at prepare time through [`gemm_for`] / [`dwconv_for`] /
+//! [`add_for`] for a tier the CPU supports (`Isa::supported`), which is what makes calling the
+//! `#[target_feature]` functions sound.
+
+mod dotprod;
+mod neon;
+
+use super::dwconv::DwFn;
+use super::gemm::{GemmFn, PackFormat};
+use super::Isa;
+
+/// A GEMM micro-kernel and the weight packing it needs.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmChoice {
+    pub format: PackFormat,
+    pub nr: usize,
+    pub kernel: GemmFn,
+    /// `MRxNR`, for kernel names.
+    pub tile: &'static str,
+}
+
+/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations).
+pub fn gemm_for(isa: Isa, _n: usize, signed: bool) -> Option<GemmChoice> {
+    match isa {
+        Isa::Neon => {
+            let (kernel, tile) = neon::gemm_kernel(signed);
+            Some(GemmChoice {
+                format: PackFormat::Mla,
+                nr: 16,
+                kernel,
+                tile,
+            })
+        }
+        Isa::Dotprod => {
+            let (kernel, tile) = dotprod::gemm_kernel(signed);
+            Some(GemmChoice {
+                format: PackFormat::Sdot,
+                nr: 16,
+                kernel,
+                tile,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`,
+/// `DwLayout::Taps`).
+pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)> {
+    match isa {
+        Isa::Neon | Isa::Dotprod => Some((neon::dwconv_kernel(signed), "neon", 16)),
+        _ => None,
+    }
+}
+
+pub use neon::AddFn;
+
+/// The 8-bit ADD kernel of `isa` (the NEON one serves both tiers) and its ISA name.
+pub fn add_for(isa: Isa, signed: bool) -> Option<(AddFn, &'static str)> {
+    match isa {
+        Isa::Neon | Isa::Dotprod => Some((neon::add_kernel(signed), "neon")),
+        _ => None,
+    }
+}
