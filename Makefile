@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OUT ?= out/demo
 
-.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm
+.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm bench-run
 
 # Deployment (docs/deploy.md). BOARD names boards/BOARD/board.toml.
 BOARD ?= x86_64
@@ -85,6 +85,11 @@ check-deploy: check-unit ## CI: unit check, rpi4 cross build + glibc check, .deb
 	grep -q 'WARNING: board rpi5 expects CPU feature(s) dotprod' out/board-check-rpi5-on-a72.txt
 	qemu-aarch64 -cpu cortex-a76 -L /usr/aarch64-linux-gnu $(TARGET_DIR)/aarch64-unknown-linux-gnu/release/spotter \
 	  board check --board rpi5 | grep -q 'ok: CPU has every kernel tier board rpi5 expects'
+
+THREADS ?= $(shell nproc)
+FRAMES ?= 300
+bench-run: build ## pipeline fps (spotter run, models/samples, FRAMES=300) vs spotter bench at THREADS; prints the ratio (issue #5: >= 0.9)
+	scripts/bench-run.sh $(TARGET_DIR)/release/spotter $(THREADS) $(FRAMES) models/samples
 
 goldens: ## regenerate LiteRT reference data (needs network for pip; not part of CI)
 	python3 -m pip install -r scripts/requirements.txt

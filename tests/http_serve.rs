@@ -452,3 +452,139 @@ fn preview_page_in_headless_chromium() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `spotter run --http`: the endpoint shows the live pipeline. A folder source looped at 10 fps,
+/// an MQTT sink pointed at a port where nothing listens (so its offline queue fills up and the
+/// queue depth is visible), and the model routes on the side.
+#[test]
+fn run_serves_live_pipeline_metrics_preview_and_predict() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spotter"))
+        .args([
+            "run",
+            "--source",
+            "models/samples",
+            "--fps",
+            "10",
+            "--threads",
+            "1",
+            "--camera",
+            "yard",
+            "--mqtt",
+            // Port 1 (tcpmux): nothing listens there on a test machine; connects are refused.
+            "mqtt://127.0.0.1:1",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start spotter run");
+    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut addr: Option<SocketAddr> = None;
+    let mut seen = String::new();
+    for _ in 0..200 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.strip_prefix("spotter run: http://") {
+            addr = rest.split('/').next().and_then(|s| s.parse().ok());
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    let server = Server {
+        child,
+        addr: addr.unwrap_or_else(|| panic!("no address line on stderr:\n{seen}")),
+    };
+    let a = server.addr;
+    let model = "mobilenet_ssd_v2_coco_quant_postprocess";
+
+    // Wait until the pipeline has published a stats snapshot with a few frames.
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let m = loop {
+        let m = get(a, "/metrics").text();
+        if metric(&m, "spotter_frames_total") >= 5.0 && metric(&m, "spotter_mqtt_queue_depth") > 0.0
+        {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pipeline did not get going:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(m.contains("spotter_up 1\n"), "{m}");
+    let fps = metric(&m, "spotter_fps");
+    assert!(fps > 0.0 && fps <= 12.0, "fps {fps} (limited to 10)\n{m}");
+    let count = metric(&m, "spotter_inference_latency_seconds_count");
+    assert!(count >= 5.0, "every frame is in the histogram\n{m}");
+    let inf = metric(&m, "spotter_inference_latency_seconds_bucket{le=\"+Inf\"}");
+    assert_eq!(inf, count);
+    // Folder sources are lossless: nothing dropped at capture.
+    assert_eq!(
+        metric(&m, "spotter_dropped_frames_total{reason=\"capture\"}"),
+        0.0
+    );
+    assert!(m.contains(&format!("model=\"{model}\"")), "{m}");
+
+    // The preview data: the latest annotated pipeline frame and its tracked detections.
+    let d = get(a, "/detections.json").json();
+    assert_eq!(d["result"]["camera"], "yard", "{d}");
+    assert!(d["result"]["frame"].as_u64().is_some(), "{d}");
+    let dets = d["result"]["detections"].as_array().expect("detections");
+    for det in dets {
+        assert!(
+            det["id"].as_u64().is_some() && det["label"].is_string(),
+            "{d}"
+        );
+    }
+    assert!(d["stats"]["frames"].as_u64().unwrap_or(0) >= 5, "{d}");
+    let r = get(a, "/frame.jpg");
+    assert_eq!(r.status, 200);
+    let frame = image::load_from_memory(&r.body).expect("frame.jpg decodes");
+    assert_eq!(
+        (frame.width() as u64, frame.height() as u64),
+        (
+            d["result"]["width"].as_u64().unwrap_or(0),
+            d["result"]["height"].as_u64().unwrap_or(0)
+        )
+    );
+    assert_eq!(get(a, "/healthz").status, 200);
+    assert!(get(a, "/").text().contains("/frame.jpg"));
+
+    // The model routes, named after the model file, answer like `spotter serve`.
+    let r = get(a, &format!("/v1/models/{model}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["model_version_status"][0]["state"], "AVAILABLE");
+    let png = std::fs::read(sample("chelsea.png")).unwrap();
+    let r = request(
+        a,
+        "POST",
+        &format!("/v1/models/{model}:predict"),
+        &png,
+        "image/png",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut want = detect_json(&sample("chelsea.png"));
+    want["image"] = "request".into();
+    assert_eq!(r.json(), want);
+    let r = request(
+        a,
+        "POST",
+        &format!("/v1/models/{model}:predict"),
+        b"garbage",
+        "application/octet-stream",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}

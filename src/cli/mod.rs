@@ -34,9 +34,6 @@ enum Command {
     Serve(serve::Args),
     /// Target boards: check this CPU against a board, show a board, make its config.
     Board(board::Args),
-    /// Fake pipeline loop for the sd_notify/watchdog tests.
-    #[command(hide = true)]
-    NotifyDemo(serve::DemoArgs),
     /// Stream: camera/stream/folder → detector → tracker/filters → stdout, MQTT, serial.
     Run(run::Args),
     /// Decode what a serial sink wrote (stdin) into JSON lines (stdout).
@@ -89,7 +86,6 @@ pub fn main() -> i32 {
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Board(args) => board::run(args),
-        Command::NotifyDemo(args) => serve::demo(args),
         Command::Run(args) => run::run(args),
         Command::DecodeSerial(args) => decode_serial::run(args),
     };

@@ -4,6 +4,17 @@
 //! JSON lines on stdout. A `--config` file sets everything; flags override it (see
 //! docs/config.md). SIGINT/SIGTERM end the run cleanly (a second one exits at once); SIGHUP
 //! reloads the config file and applies the `[detect]` section.
+//!
+//! `--http ADDR` serves the live state (preview page, `/metrics`, `/healthz`) and the model
+//! (`/v1/models/<model file stem>`, `:predict` on a separate one-thread copy of the detector, so
+//! a request never waits for, or stalls, the pipeline). With the HTTP address bound at port 0
+//! the real address is printed on stderr: `spotter run: http://ADDR/`.
+//!
+//! Under systemd (`Type=notify`): `READY=1` once the model is loaded, the source opened, the
+//! sinks and the HTTP endpoint up; `WATCHDOG=1` every `WatchdogSec/2` only while the pipeline's
+//! heartbeat is recent (a frame processed, or the capture retry loop waiting for a camera), so a
+//! pipeline stuck in a source read or an inference stops pinging and systemd restarts it;
+//! `STOPPING=1` on the way out.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -13,7 +24,9 @@ use std::time::Duration;
 use spotter::capture::{self, SourceOptions};
 use spotter::config::{self, Config, Overrides, SerialFormatConfig};
 use spotter::detector::{Detector, DetectorOptions};
+use spotter::http::{HttpOptions, HttpServer, LiveState, PipelineFeed};
 use spotter::pipeline::{Filters, Pipeline, PipelineOptions, StopReason, TrackerConfig};
+use spotter::service;
 use spotter::sinks::mqtt::{DiscoveryConfig, EventsConfig, MqttConfig, MqttSink, Qos};
 use spotter::sinks::serial::{SerialFormat, SerialOptions, SerialSink};
 use spotter::sinks::stdout::StdoutSink;
@@ -118,13 +131,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
     let model = super::detect::resolve_model(config.model.path.clone())?;
     let labels = super::detect::resolve_labels(config.model.labels.clone(), &model)?;
+    // Parse the address before anything slow happens: a typo is a usage error, at once.
+    let http_addr = match &config.http.listen {
+        Some(a) => Some(super::serve::listen_addr(a)?),
+        None => None,
+    };
     let threads = config
         .pipeline
         .threads
         .unwrap_or_else(super::bench::default_threads);
     let detector = Detector::load(
         &model,
-        labels,
+        labels.clone(),
         DetectorOptions {
             threads,
             ..Default::default()
@@ -166,16 +184,62 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(path) = args.config.clone() {
         pipeline.set_reloader(reloader(path, overrides, config.clone()));
     }
-    if let Some(addr) = &config.http.listen {
-        // The HTTP server is wired in by its own module; until then the address is accepted
-        // (and validated) but nothing listens.
-        log::warn!("http.listen = {addr}: the HTTP server is not part of this build yet");
-    }
+    let heartbeat = pipeline.heartbeat();
+    let server = match http_addr {
+        None => None,
+        Some(addr) => {
+            let name = model
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "default".into());
+            // predict gets its own detector: the pipeline's is busy on the inference thread.
+            let predictor = Detector::load(
+                &model,
+                labels,
+                DetectorOptions {
+                    threads: 1,
+                    ..Default::default()
+                },
+            )?;
+            let live = LiveState::new();
+            pipeline.add_observer(Box::new(PipelineFeed::new(live.clone())));
+            let mut opts = HttpOptions::new(addr);
+            opts.threshold = config.detect.threshold;
+            opts.heartbeat = Some(heartbeat.clone());
+            opts.build = super::serve::build_info(&name);
+            opts.predict_updates_live = false;
+            let predictor =
+                std::sync::Arc::new(super::serve::ServedDetector::new(name.clone(), predictor));
+            let server = HttpServer::start(opts, live, Some(predictor))
+                .map_err(|e| UsageError(format!("http.listen: {e}")))?;
+            // Scripts and tests read this line for the port (with --http 127.0.0.1:0).
+            eprintln!(
+                "spotter run: http://{}/ (model \"{name}\")",
+                server.local_addr()
+            );
+            Some(server)
+        }
+    };
 
-    let summary = pipeline.run(source)?;
+    // Start-up counts as a beat; from here on only frames (or the capture retry loop) do.
+    heartbeat.beat();
+    let _watchdog = service::start_watchdog(heartbeat);
+    service::notify_ready();
+    service::notify_status(&format!(
+        "running: {} on {}",
+        model.display(),
+        config.source.camera
+    ));
+
+    let summary = pipeline.run(source);
+    service::notify_stopping();
+    if let Some(server) = server {
+        server.shutdown();
+    }
+    let summary = summary?;
     let s = &summary.stats;
     log::info!(
-        "{} after {} frames in {:.1} s ({:.1} fps overall; capture drops {}, corrupt {}, sink \
+        "{} after {} frames in {:.2} s ({:.1} fps overall; capture drops {}, corrupt {}, sink \
          drops {})",
         match summary.reason {
             StopReason::MaxFrames => "done",

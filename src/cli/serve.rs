@@ -2,8 +2,7 @@
 //! page (see `spotter::http`). Under systemd it reports READY once listening and keeps the
 //! watchdog fed from a ticker that stops beating if an inference hangs.
 //!
-//! Also the hidden `spotter notify-demo`: a fake pipeline loop for the sd_notify tests whose
-//! heartbeat stops while a control file exists.
+//! [`ServedDetector`] and [`build_info`] are shared with `spotter run --http`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,7 +44,8 @@ pub struct Args {
 /// An inference taking longer than this counts as hung: the watchdog ticker stops beating.
 const HUNG_INFERENCE: Duration = Duration::from_secs(60);
 
-struct ServedDetector {
+/// A detector behind a lock, as the HTTP endpoint's [`Predictor`].
+pub(super) struct ServedDetector {
     name: String,
     detector: Mutex<Detector>,
     /// Milliseconds since `epoch` when the running inference started (0 = idle).
@@ -69,6 +69,15 @@ impl Predictor for ServedDetector {
 }
 
 impl ServedDetector {
+    pub(super) fn new(name: String, detector: Detector) -> Self {
+        ServedDetector {
+            name,
+            detector: Mutex::new(detector),
+            busy_since_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
     fn hung(&self) -> bool {
         match self.busy_since_ms.load(Ordering::Relaxed) {
             0 => false,
@@ -80,11 +89,11 @@ impl ServedDetector {
     }
 }
 
-fn listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
+pub(super) fn listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
     http::parse_listen(s).map_err(|e| UsageError(e).into())
 }
 
-fn build_info(model: &str) -> http::BuildInfo {
+pub(super) fn build_info(model: &str) -> http::BuildInfo {
     http::BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         board: spotter::board::built_for().unwrap_or("").to_string(),
@@ -123,12 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let detector = Detector::load(&model, labels, options)?;
-    let served = Arc::new(ServedDetector {
-        name: name.clone(),
-        detector: Mutex::new(detector),
-        busy_since_ms: AtomicU64::new(0),
-        epoch: Instant::now(),
-    });
+    let served = Arc::new(ServedDetector::new(name.clone(), detector));
 
     let heartbeat = Heartbeat::new();
     heartbeat.beat();
@@ -164,37 +168,5 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     // or Ctrl-C end it; there is no state to flush).
     let _ = ticker.join();
     server.shutdown();
-    Ok(0)
-}
-
-/// `spotter notify-demo` (hidden): a fake pipeline for the sd_notify integration test.
-#[derive(clap::Args)]
-pub struct DemoArgs {
-    /// While this file exists the fake pipeline does not beat (a "stalled" pipeline).
-    #[arg(long)]
-    stall_file: PathBuf,
-    /// Stop after this many seconds.
-    #[arg(long, default_value_t = 30.0)]
-    seconds: f64,
-}
-
-pub fn demo(args: DemoArgs) -> anyhow::Result<i32> {
-    let heartbeat = Heartbeat::new();
-    heartbeat.beat();
-    let watchdog = service::start_watchdog(heartbeat.clone());
-    service::notify_ready();
-    service::notify_status("fake pipeline running");
-    eprintln!(
-        "notify-demo: watchdog {}",
-        if watchdog.is_some() { "on" } else { "off" }
-    );
-    let end = Instant::now() + Duration::from_secs_f64(args.seconds.clamp(0.0, 3600.0));
-    while Instant::now() < end {
-        if !args.stall_file.exists() {
-            heartbeat.beat();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    service::notify_stopping();
     Ok(0)
 }

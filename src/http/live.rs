@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::pipeline::{FrameResult, PipelineStats};
+use crate::pipeline::{FrameResult, Observer, PipelineStats, Preview, SinkQueue};
 use crate::vision::image::RgbImage;
 
 /// Upper bounds (seconds) of the inference latency histogram buckets: 1 ms .. 5 s, dense where
@@ -235,6 +235,60 @@ impl LiveState {
     }
 }
 
+/// Feeds a [`LiveState`] from a running pipeline (`spotter run --http`): every frame's
+/// inference time goes into the latency histogram; each refreshed preview (already annotated,
+/// about 5 per second) becomes the served frame and detections; each stats snapshot sets fps,
+/// frame and drop counters and the MQTT queue depth (the sum over MQTT sinks).
+#[derive(Debug)]
+pub struct PipelineFeed {
+    live: LiveState,
+    camera: String,
+}
+
+impl PipelineFeed {
+    pub fn new(live: LiveState) -> Self {
+        // From the start, fps and counters come from the pipeline's snapshots, not from the
+        // preview rate.
+        live.set_stats(&PipelineStats::default());
+        PipelineFeed {
+            live,
+            camera: String::new(),
+        }
+    }
+}
+
+impl Observer for PipelineFeed {
+    fn frame(&mut self, result: &FrameResult) {
+        if self.camera != result.camera {
+            self.camera.clone_from(&result.camera);
+        }
+        self.live
+            .observe_inference(f64::from(result.inference_ms) / 1000.0);
+    }
+
+    fn preview(&mut self, p: &Preview) {
+        let doc = serde_json::json!({
+            "camera": self.camera,
+            "frame": p.frame,
+            "frame_time": p.frame_time,
+            "width": p.image.width,
+            "height": p.image.height,
+            "detections": p.detections,
+        });
+        self.live.publish_value(doc, p.image.clone(), None);
+    }
+
+    fn stats(&mut self, stats: &PipelineStats, queues: &[SinkQueue]) {
+        self.live.set_stats(stats);
+        let mqtt = queues
+            .iter()
+            .filter(|q| q.kind == "mqtt")
+            .map(|q| q.depth)
+            .sum();
+        self.live.set_mqtt_queue_depth(mqtt);
+    }
+}
+
 /// Static labels of `spotter_build_info`.
 #[derive(Clone, Debug, Default)]
 pub struct BuildInfo {
@@ -423,6 +477,72 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&live.detections_json()).unwrap();
         assert_eq!(doc["result"]["n"], 2);
         assert_eq!(doc["stats"]["frames"], 2);
+    }
+
+    #[test]
+    fn pipeline_feed_fills_histogram_frame_and_counters() {
+        use crate::detector::Detection;
+        use crate::pipeline::TrackedDetection;
+        let live = LiveState::new();
+        let mut feed = PipelineFeed::new(live.clone());
+        let det = TrackedDetection {
+            id: 3,
+            detection: Detection {
+                label: "person".into(),
+                class_id: 0,
+                score: 0.8,
+                bbox: [1.0, 1.0, 3.0, 2.0],
+            },
+            zones: vec![],
+        };
+        let result = FrameResult {
+            camera: "door".into(),
+            frame: 41,
+            frame_time: 1.5,
+            width: 4,
+            height: 2,
+            detections: vec![det.clone()],
+            inference_ms: 30.0,
+        };
+        for _ in 0..3 {
+            feed.frame(&result);
+        }
+        feed.preview(&Preview {
+            frame: 41,
+            frame_time: 1.5,
+            image: RgbImage {
+                width: 4,
+                height: 2,
+                data: vec![9; 24],
+            },
+            detections: vec![det],
+        });
+        let stats = PipelineStats {
+            fps: 20.0,
+            frames: 3,
+            capture_drops: 5,
+            ..Default::default()
+        };
+        let queue = |kind: &'static str, depth| SinkQueue {
+            sink: kind.to_string(),
+            kind,
+            depth,
+        };
+        feed.stats(
+            &stats,
+            &[queue("mqtt", 4), queue("serial", 9), queue("mqtt", 1)],
+        );
+        let s = live.snapshot();
+        assert_eq!(s.latency.count, 3);
+        assert_eq!(
+            s.stats, stats,
+            "counters come from the pipeline, not the preview"
+        );
+        assert_eq!(s.mqtt_queue_depth, 5);
+        assert_eq!(s.detections["camera"], "door");
+        assert_eq!(s.detections["frame"], 41);
+        assert_eq!(s.detections["detections"][0]["id"], 3);
+        assert!(live.frame_jpeg().is_some());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::pipeline::Heartbeat;
 use crate::vision::image::RgbImage;
 
 pub use api::{parse_listen, ApiError, Route, DEFAULT_PORT};
-pub use live::{render_metrics, BuildInfo, LiveState};
+pub use live::{render_metrics, BuildInfo, LiveState, PipelineFeed};
 
 /// The preview page (static; the JS polls the JSON and JPEG endpoints).
 pub const PREVIEW_HTML: &str = include_str!("preview.html");
@@ -55,6 +55,9 @@ pub struct HttpOptions {
     pub heartbeat: Option<Heartbeat>,
     pub max_silence: Duration,
     pub build: BuildInfo,
+    /// `:predict` results become the preview frame and feed the latency histogram (`serve`).
+    /// Off when a pipeline owns the live state (`run`): requests must not mix into it.
+    pub predict_updates_live: bool,
 }
 
 impl HttpOptions {
@@ -66,6 +69,7 @@ impl HttpOptions {
             heartbeat: None,
             max_silence: Duration::from_secs(30),
             build: BuildInfo::default(),
+            predict_updates_live: true,
         }
     }
 }
@@ -327,11 +331,13 @@ fn predict(
             "height": img.height,
             "detections": detections,
         });
-        let mut canvas = img;
-        annotate(&mut canvas, &detections);
-        shared
-            .live
-            .publish_value(doc.clone(), canvas, Some(seconds));
+        if shared.opts.predict_updates_live {
+            let mut canvas = img;
+            annotate(&mut canvas, &detections);
+            shared
+                .live
+                .publish_value(doc.clone(), canvas, Some(seconds));
+        }
         Ok(doc)
     };
     match api::parse_predict_body(&body)? {

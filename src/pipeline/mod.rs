@@ -6,11 +6,12 @@
 //! Stages, one file each: [`capture_stage`] (capture thread: decode, resize, reconnect),
 //! [`runner`] (the inference loop and its shutdown/reload contract), [`filter`] (scores,
 //! areas, masks, zones), `track` (IoU tracker), [`stats`] (per-second statistics),
-//! [`preview`] (latest annotated frame).
+//! [`preview`] (latest annotated frame), [`observer`] (taps for the HTTP endpoint).
 
 pub mod capture_stage;
 pub mod filter;
 mod heartbeat;
+pub mod observer;
 pub mod preview;
 pub mod runner;
 pub mod stats;
@@ -20,6 +21,7 @@ mod types;
 pub use capture_stage::SourceStatus;
 pub use filter::Filters;
 pub use heartbeat::Heartbeat;
+pub use observer::{Observer, SinkQueue};
 pub use preview::{Preview, SharedPreview};
 pub use runner::{
     Pipeline, PipelineError, PipelineOptions, Reloader, RunSummary, SharedStats, StopReason,

@@ -52,7 +52,8 @@ impl PreviewUpdater {
         }
     }
 
-    /// Draw `detections` on a copy of `image` and publish it (if due at `now`).
+    /// Draw `detections` on a copy of `image` and publish it (if due at `now`). Returns the
+    /// new preview's slot (still locked) when it was refreshed, so callers can copy it out.
     pub fn offer(
         &mut self,
         now: Instant,
@@ -60,9 +61,9 @@ impl PreviewUpdater {
         frame_time: f64,
         image: &RgbImage,
         detections: &[TrackedDetection],
-    ) {
+    ) -> Option<std::sync::MutexGuard<'_, Option<Preview>>> {
         if !self.due(now) {
-            return;
+            return None;
         }
         self.last = Some(now);
         let mut guard = self.slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,6 +90,7 @@ impl PreviewUpdater {
             );
         }
         *guard = Some(p);
+        Some(guard)
     }
 }
 

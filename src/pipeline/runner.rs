@@ -12,6 +12,8 @@
 //!   sink.
 //! - A failing sink is logged (once per kind of failure, then every 100th) and kept: one broken
 //!   output must not stop the others.
+//! - Observers ([`Observer`], e.g. the HTTP endpoint) see every frame after the sinks, every
+//!   refreshed preview and every stats snapshot, on this thread.
 //! - No per-frame allocation of pixel buffers on this thread: the capture thread resizes into
 //!   recycled buffers; the `FrameResult` is reused.
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::capture_stage::{CaptureParams, CaptureStage, SourceStatus};
 use super::filter::Filters;
+use super::observer::{Observer, SinkQueue};
 use super::preview::{PreviewUpdater, SharedPreview};
 use super::stats::{StatsWindow, Totals};
 use super::track::{Tracker, TrackerConfig};
@@ -113,6 +116,7 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
     reloader: Option<Reloader>,
+    observers: Vec<Box<dyn Observer>>,
 }
 
 impl Pipeline {
@@ -134,6 +138,7 @@ impl Pipeline {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
             reloader: None,
+            observers: Vec::new(),
         }
     }
 
@@ -169,6 +174,11 @@ impl Pipeline {
 
     pub fn set_reloader(&mut self, reloader: Reloader) {
         self.reloader = Some(reloader);
+    }
+
+    /// Add a tap on frames, previews and stats (see [`Observer`] for the contract).
+    pub fn add_observer(&mut self, observer: Box<dyn Observer>) {
+        self.observers.push(observer);
     }
 
     pub fn filters(&self) -> &Filters {
@@ -285,13 +295,22 @@ impl Pipeline {
                     sink_errors.log(sink.name(), &e.to_string());
                 }
             }
-            preview.offer(
+            for o in &mut self.observers {
+                o.frame(&result);
+            }
+            if let Some(slot) = preview.offer(
                 Instant::now(),
                 frame.seq,
                 frame.time,
                 &frame.image,
                 &result.detections,
-            );
+            ) {
+                if let Some(p) = slot.as_ref() {
+                    for o in &mut self.observers {
+                        o.preview(p);
+                    }
+                }
+            }
             window.frame(inference_ms);
             self.heartbeat.beat();
             capture.recycle(prepared);
@@ -329,6 +348,20 @@ impl Pipeline {
         };
         let stats = window.snapshot(now, totals);
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = stats.clone();
+        if !self.observers.is_empty() {
+            let queues: Vec<SinkQueue> = self
+                .sinks
+                .iter()
+                .map(|s| SinkQueue {
+                    sink: s.name().to_string(),
+                    kind: s.kind(),
+                    depth: s.queue_depth(),
+                })
+                .collect();
+            for o in &mut self.observers {
+                o.stats(&stats, &queues);
+            }
+        }
         for sink in &mut self.sinks {
             if let Err(e) = sink.stats(&stats) {
                 log::warn!("{}: stats: {e}", sink.name());

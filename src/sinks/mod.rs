@@ -32,4 +32,12 @@ pub trait Sink: Send {
     fn dropped(&self) -> u64 {
         0
     }
+    /// What kind of sink this is (`"mqtt"`, `"serial"`, `"stdout"`), for metrics labels.
+    fn kind(&self) -> &'static str {
+        "sink"
+    }
+    /// Messages waiting in this sink's own queue right now (0 for sinks without one).
+    fn queue_depth(&self) -> u64 {
+        0
+    }
 }

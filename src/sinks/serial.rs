@@ -445,6 +445,14 @@ impl Sink for SerialSink {
     fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
+
+    fn kind(&self) -> &'static str {
+        "serial"
+    }
+
+    fn queue_depth(&self) -> u64 {
+        self.shared.lock().items.len() as u64
+    }
 }
 
 impl Drop for SerialSink {

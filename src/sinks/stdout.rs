@@ -75,6 +75,10 @@ impl<W: Write + Send> Sink for StdoutSink<W> {
         "stdout"
     }
 
+    fn kind(&self) -> &'static str {
+        "stdout"
+    }
+
     fn publish(&mut self, frame: &FrameResult) -> Result<(), SinkError> {
         self.encode(frame)?;
         self.write_line()

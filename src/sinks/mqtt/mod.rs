@@ -634,6 +634,15 @@ impl Sink for MqttSink {
     fn dropped(&self) -> u64 {
         lock(&self.shared.outbox).dropped
     }
+
+    fn kind(&self) -> &'static str {
+        "mqtt"
+    }
+
+    /// Our own bounded queue (see [`MqttSink::queued`]); rumqttc's channel is not counted.
+    fn queue_depth(&self) -> u64 {
+        self.queued() as u64
+    }
 }
 
 impl Drop for MqttSink {
