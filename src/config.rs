@@ -539,11 +539,13 @@ impl Config {
             check(
                 &mut p,
                 addr.parse::<std::net::SocketAddr>().is_ok()
+                    // PORT or :PORT: loopback (as `spotter serve --http`).
+                    || addr.trim_start_matches(':').parse::<u16>().is_ok()
                     || addr
                         .rsplit_once(':')
                         .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok()),
                 "http.listen",
-                format!("expected ADDRESS:PORT, e.g. 0.0.0.0:8080, got {addr:?}"),
+                format!("expected ADDRESS:PORT, PORT or :PORT (loopback), e.g. 0.0.0.0:8080, got {addr:?}"),
             );
         }
         let pl = &self.pipeline;
@@ -892,6 +894,8 @@ mod tests {
             Some("http.listen")
         );
         Config::parse("[http]\nlisten = \"localhost:8080\"\n", "t").expect("host:port");
+        Config::parse("[http]\nlisten = \"8501\"\n", "t").expect("bare port");
+        Config::parse("[http]\nlisten = \":8501\"\n", "t").expect(":port");
     }
 
     #[test]
