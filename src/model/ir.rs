@@ -139,6 +139,19 @@ pub enum Padding {
     Valid,
 }
 
+/// How a quantized conv rescales its int32 accumulator (plus bias) to the 8-bit output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RequantMode {
+    /// TFLite: fixed-point multiplier and shift per channel (gemmlowp), rounding half away
+    /// from zero. Bit-exact with LiteRT.
+    #[default]
+    FixedPoint,
+    /// ONNX Runtime's CPU EP (MLAS `MlasRequantizeOutput`, used by QLinearConv and its fused
+    /// QDQ form): `float(acc) * scale[c]` with `scale[c] = in_scale * w_scale[c] / out_scale`
+    /// computed in float, clamped, rounded half to even. Set by the ONNX loader.
+    FloatRoundEven,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2DOptions {
     pub padding: Padding,
@@ -147,6 +160,8 @@ pub struct Conv2DOptions {
     pub dilation_h: usize,
     pub dilation_w: usize,
     pub activation: Activation,
+    /// Quantized kernels only; float kernels ignore it.
+    pub requant: RequantMode,
 }
 
 #[derive(Clone, Debug, PartialEq)]

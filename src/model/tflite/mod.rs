@@ -372,6 +372,7 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
             activation: activation(get_u8(3, 0)?)?,
             dilation_w: positive(get_i32(4, 1)?, "dilation_w_factor")?,
             dilation_h: positive(get_i32(5, 1)?, "dilation_h_factor")?,
+            requant: Default::default(),
         }),
         OP_DEPTHWISE_CONV_2D => OpKind::DepthwiseConv2D {
             conv: Conv2DOptions {
@@ -381,6 +382,7 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
                 activation: activation(get_u8(4, 0)?)?,
                 dilation_w: positive(get_i32(5, 1)?, "dilation_w_factor")?,
                 dilation_h: positive(get_i32(6, 1)?, "dilation_h_factor")?,
+                requant: Default::default(),
             },
             // TFLite derives the multiplier from shapes when the option is 0 or missing.
             depth_multiplier: usize::try_from(get_i32(3, 0)?)

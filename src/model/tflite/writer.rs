@@ -736,6 +736,7 @@ mod tests {
                     dilation_h: 1,
                     dilation_w: 1,
                     activation: Activation::Relu6,
+                    requant: Default::default(),
                 }),
                 inputs: vec![Some(0), Some(1), None],
                 outputs: vec![2],
