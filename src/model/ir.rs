@@ -139,17 +139,20 @@ pub enum Padding {
     Valid,
 }
 
-/// How a quantized conv rescales its int32 accumulator (plus bias) to the 8-bit output.
+/// Whose rounding a quantized conv or QUANTIZE follows (the ONNX loader sets `OnnxRuntime`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum RequantMode {
-    /// TFLite: fixed-point multiplier and shift per channel (gemmlowp), rounding half away
-    /// from zero. Bit-exact with LiteRT.
+    /// TFLite, bit-exact with LiteRT: convs rescale with a fixed-point multiplier and shift
+    /// per channel (gemmlowp, rounding half away from zero); QUANTIZE rounds half away from
+    /// zero (`TfLiteRound`) and requantizes int8 → int8 in fixed point.
     #[default]
-    FixedPoint,
-    /// ONNX Runtime's CPU EP (MLAS `MlasRequantizeOutput`, used by QLinearConv and its fused
-    /// QDQ form): `float(acc) * scale[c]` with `scale[c] = in_scale * w_scale[c] / out_scale`
-    /// computed in float, clamped, rounded half to even. Set by the ONNX loader.
-    FloatRoundEven,
+    Tflite,
+    /// ONNX Runtime's CPU EP. Convs (MLAS `MlasRequantizeOutput`, used by QLinearConv and
+    /// fused QDQ convs): `float(acc) * scale[c]` with `scale[c] = in_scale * w_scale[c] /
+    /// out_scale` computed in float, clamped, rounded half to even. QUANTIZE
+    /// (`MlasQuantizeLinear`): `x / scale` rounded half to even; int8 → int8 goes through the
+    /// float value (QLinearConcat's table: dequantize, then quantize).
+    OnnxRuntime,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -242,7 +245,10 @@ pub enum OpKind {
     DepthToSpace {
         block_size: usize,
     },
-    Quantize,
+    /// float → 8-bit, or 8-bit → 8-bit requantization.
+    Quantize {
+        mode: RequantMode,
+    },
     Dequantize,
     DetectionPostProcess(DetectionPostProcessOptions),
 }
@@ -270,7 +276,7 @@ impl OpKind {
             OpKind::ResizeBilinear { .. } => "RESIZE_BILINEAR",
             OpKind::ResizeNearestNeighbor { .. } => "RESIZE_NEAREST_NEIGHBOR",
             OpKind::DepthToSpace { .. } => "DEPTH_TO_SPACE",
-            OpKind::Quantize => "QUANTIZE",
+            OpKind::Quantize { .. } => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
             OpKind::DetectionPostProcess(_) => "TFLite_Detection_PostProcess",
         }

@@ -190,7 +190,7 @@ pub(crate) fn quant_params(
     };
     let (act_min, act_max) = activation_range_quantized(activation, out_scale, out_zp, qmin, qmax);
     // ONNX Runtime (QLinearConv): `X_scale * W_scale[c] / Y_scale`, all in float.
-    let float_scales = (requant == RequantMode::FloatRoundEven).then(|| {
+    let float_scales = (requant == RequantMode::OnnxRuntime).then(|| {
         f_scales
             .iter()
             .map(|&fs| in_scale * fs / out_scale)
@@ -798,7 +798,7 @@ pub(crate) mod tests {
             Activation::Relu6,
             1,
             0,
-            RequantMode::FixedPoint,
+            RequantMode::Tflite,
         )
         .expect("quant");
         let expected = quantize_multiplier((0.1f32 * 0.3f32) as f64 / 0.05f32 as f64);
@@ -1000,7 +1000,9 @@ pub(crate) mod litert_cases {
                 align_corners: o["align_corners"].as_bool().expect("b"),
                 half_pixel_centers: o["half_pixel_centers"].as_bool().expect("b"),
             },
-            "QUANTIZE" => OpKind::Quantize,
+            "QUANTIZE" => OpKind::Quantize {
+                mode: Default::default(),
+            },
             "DEQUANTIZE" => OpKind::Dequantize,
             other => panic!("op {other}"),
         }

@@ -186,7 +186,7 @@ pub struct QuantParams {
     pub shifts: Vec<i32>,
     pub act_min: i32,
     pub act_max: i32,
-    /// `Some` for ONNX Runtime numerics ([`crate::model::Requant::FloatRoundEven`]): one float
+    /// `Some` for ONNX Runtime numerics ([`crate::model::RequantMode::OnnxRuntime`]): one float
     /// scale per output channel replaces `multipliers`/`shifts`. SIMD GEMM kernels only take
     /// the fixed-point form; ops with float scales run the scalar kernels.
     pub float_scales: Option<Vec<f32>>,

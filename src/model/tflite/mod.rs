@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::error::ModelError;
 use crate::model::{
     Activation, Conv2DOptions, DType, DetectionPostProcessOptions, Graph, Op, OpKind, Padding,
-    Pool2DOptions, Quant, Tensor,
+    Pool2DOptions, Quant, RequantMode, Tensor,
 };
 
 use flatbuf::{Buf, FbResult, Table};
@@ -449,7 +449,9 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
         OP_DEPTH_TO_SPACE => OpKind::DepthToSpace {
             block_size: positive(get_i32(0, 0)?, "block_size")?,
         },
-        OP_QUANTIZE => OpKind::Quantize,
+        OP_QUANTIZE => OpKind::Quantize {
+            mode: RequantMode::Tflite,
+        },
         OP_DEQUANTIZE => OpKind::Dequantize,
         OP_CUSTOM if custom == Some("TFLite_Detection_PostProcess") => {
             let raw = o.vector(5, 1)?.ok_or("missing custom options")?;

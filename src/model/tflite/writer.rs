@@ -446,7 +446,7 @@ fn encode_op(graph: &Graph, index: usize) -> Result<OpEncoding, ModelError> {
             table(vec![(0, I32(dim(*block_size, "block_size")?))]),
             None,
         ),
-        OpKind::Quantize => (
+        OpKind::Quantize { .. } => (
             OP_QUANTIZE,
             None,
             options_type::QUANTIZE,
