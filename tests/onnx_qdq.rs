@@ -132,3 +132,17 @@ fn qdq_int8_outputs_stay_close_to_onnxruntime() {
     let (share, _, report) = lsb_match("int8");
     assert!(share >= 0.85, "{report}");
 }
+
+/// A cut-off copy of the fixture is an error naming the file, not a panic or a half graph.
+#[test]
+fn truncated_onnx_model_is_rejected() {
+    let path = model_path("uint8");
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [10, 1000, bytes.len() / 3, bytes.len() - 7] {
+        let e = model::onnx::parse(&bytes[..cut], &path).expect_err("truncated model loaded");
+        assert!(
+            e.to_string().contains("not a valid model"),
+            "cut {cut}: {e}"
+        );
+    }
+}

@@ -1576,3 +1576,6 @@ fn const_from_proto(t: &proto::TensorProto) -> TResult<Const> {
     };
     Ok(Const { dims, dtype, bytes })
 }
+
+#[cfg(test)]
+mod tests;
