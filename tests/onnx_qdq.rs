@@ -146,3 +146,12 @@ fn truncated_onnx_model_is_rejected() {
         );
     }
 }
+
+/// Writing an ONNX-origin graph as TFLite would silently switch its rounding to TFLite's: the
+/// writer refuses and names the op.
+#[test]
+fn onnx_graph_is_not_written_as_tflite() {
+    let graph = model::load(&model_path("uint8")).unwrap_or_else(|e| panic!("{e}"));
+    let e = model::tflite::writer::write(&graph).expect_err("written");
+    assert!(e.to_string().contains("ONNX Runtime rounding"), "{e}");
+}
