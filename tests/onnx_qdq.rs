@@ -155,3 +155,34 @@ fn onnx_graph_is_not_written_as_tflite() {
     let e = model::tflite::writer::write(&graph).expect_err("written");
     assert!(e.to_string().contains("ONNX Runtime rounding"), "{e}");
 }
+
+/// `spotter bench --profile` loads the `.onnx` file and its per-op table shows int8 kernels
+/// for the convs, none in float.
+#[test]
+fn bench_profile_of_onnx_model_shows_int8_kernels() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spotter"))
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--threads",
+            "1",
+            "--profile",
+            "--model",
+        ])
+        .arg(model_path("uint8"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conv_rows: Vec<&str> = text.lines().filter(|l| l.contains("CONV_2D")).collect();
+    assert_eq!(conv_rows.len(), 72, "{text}");
+    assert!(
+        conv_rows.iter().all(|l| l.contains("qi8_perchannel")),
+        "{text}"
+    );
+}
