@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{InputError, ModelError};
-use crate::model::{tflite, DType, Graph, OpKind, TensorId};
+use crate::model::{DType, Graph, OpKind, TensorId};
 use crate::ops::util::f32s;
 use crate::runtime::{Session, SessionOptions};
 use crate::vision::image::{Resizer, RgbImage};
@@ -110,7 +110,7 @@ impl Detector {
         labels: Option<Labels>,
         options: DetectorOptions,
     ) -> Result<Detector, ModelError> {
-        let graph = tflite::load(model)?;
+        let graph = crate::model::load(model)?;
         Self::from_graph(graph, labels, options).map_err(|e| match e {
             ModelError::Invalid { what } | ModelError::InvalidOp { what, .. }
                 if !what.contains(&model.display().to_string()) =>

@@ -264,7 +264,9 @@ pub fn quantize(
         q.tensors.push(new);
         q.ops.push(Op {
             kind: if to_int8 {
-                OpKind::Quantize
+                OpKind::Quantize {
+                    mode: Default::default(),
+                }
             } else {
                 OpKind::Dequantize
             },

@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use spotter::model::tflite;
 use spotter::runtime::{Session, SessionOptions};
 
 use super::UsageError;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model file (.tflite). Default: the shipped Coral SSD MobileNet v2 COCO.
+    /// Model file (.tflite, or an ONNX QDQ int8 .onnx). Default: the shipped Coral SSD MobileNet v2 COCO.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Threads (default: number of cores).
@@ -44,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let isa = spotter::kernels::isa::selected().map_err(|e| UsageError(e.to_string()))?;
     let model = super::detect::resolve_model(args.model)?;
-    let graph = tflite::load(&model)?;
+    let graph = spotter::model::load(&model)?;
     let mut session = Session::new(
         graph,
         SessionOptions {

@@ -12,7 +12,7 @@ use super::UsageError;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model file (.tflite). Default: the shipped Coral SSD MobileNet v2 COCO.
+    /// Model file (.tflite, or an ONNX QDQ int8 .onnx). Default: the shipped Coral SSD MobileNet v2 COCO.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Label file: "id  name" lines, one name per line, or a label_map.pbtxt.

@@ -97,7 +97,7 @@ mod tests {
             let (m, s) = quantize_multiplier(real);
             let q = QuantParams {
                 input_offset: 0, filter_offset: 0, output_offset: zp,
-                multipliers: vec![m], shifts: vec![s], act_min: i32::MIN, act_max: i32::MAX,
+                multipliers: vec![m], shifts: vec![s], act_min: i32::MIN, act_max: i32::MAX, float_scales: None,
             };
             let r = Requant::new(&q, 1);
             let want = multiply_by_quantized_multiplier(x, m, s).wrapping_add(zp);
@@ -115,6 +115,7 @@ mod tests {
             shifts: vec![s],
             act_min: i32::MIN,
             act_max: i32::MAX,
+            float_scales: None,
         };
         for (m, s) in [
             (1 << 30, 0),

@@ -139,6 +139,22 @@ pub enum Padding {
     Valid,
 }
 
+/// Whose rounding a quantized conv or QUANTIZE follows (the ONNX loader sets `OnnxRuntime`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RequantMode {
+    /// TFLite, bit-exact with LiteRT: convs rescale with a fixed-point multiplier and shift
+    /// per channel (gemmlowp, rounding half away from zero); QUANTIZE rounds half away from
+    /// zero (`TfLiteRound`) and requantizes int8 → int8 in fixed point.
+    #[default]
+    Tflite,
+    /// ONNX Runtime's CPU EP. Convs (MLAS `MlasRequantizeOutput`, used by QLinearConv and
+    /// fused QDQ convs): `float(acc) * scale[c]` with `scale[c] = in_scale * w_scale[c] /
+    /// out_scale` computed in float, clamped, rounded half to even. QUANTIZE
+    /// (`MlasQuantizeLinear`): `x / scale` rounded half to even; int8 → int8 goes through the
+    /// float value (QLinearConcat's table: dequantize, then quantize).
+    OnnxRuntime,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2DOptions {
     pub padding: Padding,
@@ -147,6 +163,8 @@ pub struct Conv2DOptions {
     pub dilation_h: usize,
     pub dilation_w: usize,
     pub activation: Activation,
+    /// Quantized kernels only; float kernels ignore it.
+    pub requant: RequantMode,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -227,7 +245,10 @@ pub enum OpKind {
     DepthToSpace {
         block_size: usize,
     },
-    Quantize,
+    /// float → 8-bit, or 8-bit → 8-bit requantization.
+    Quantize {
+        mode: RequantMode,
+    },
     Dequantize,
     DetectionPostProcess(DetectionPostProcessOptions),
 }
@@ -255,7 +276,7 @@ impl OpKind {
             OpKind::ResizeBilinear { .. } => "RESIZE_BILINEAR",
             OpKind::ResizeNearestNeighbor { .. } => "RESIZE_NEAREST_NEIGHBOR",
             OpKind::DepthToSpace { .. } => "DEPTH_TO_SPACE",
-            OpKind::Quantize => "QUANTIZE",
+            OpKind::Quantize { .. } => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
             OpKind::DetectionPostProcess(_) => "TFLite_Detection_PostProcess",
         }

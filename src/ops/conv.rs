@@ -17,7 +17,9 @@ use crate::kernels::gemm::{GemmFn, GemmRows, GemmWeights, PackedGemm};
 use crate::kernels::reference::conv::{self as kconv, ConvGeometry, QuantParams, Q8};
 use crate::kernels::reference::fixedpoint::{activation_range_quantized, quantize_multiplier};
 use crate::kernels::Isa;
-use crate::model::{Activation, Conv2DOptions, DType, Graph, OpKind, Padding, Quant, Tensor};
+use crate::model::{
+    Activation, Conv2DOptions, DType, Graph, OpKind, Padding, Quant, RequantMode, Tensor,
+};
 use crate::runtime::AlignedBuf;
 
 use super::util::OpRef;
@@ -151,6 +153,7 @@ pub(crate) fn quant_params(
     activation: Activation,
     channels: usize,
     channel_axis: usize,
+    requant: RequantMode,
 ) -> Result<QuantParams, ModelError> {
     let (in_scale, in_zp) = op.per_tensor_quant(input)?;
     let (out_scale, out_zp) = op.per_tensor_quant(output)?;
@@ -186,6 +189,13 @@ pub(crate) fn quant_params(
         (m, s, 0)
     };
     let (act_min, act_max) = activation_range_quantized(activation, out_scale, out_zp, qmin, qmax);
+    // ONNX Runtime (QLinearConv): `X_scale * W_scale[c] / Y_scale`, all in float.
+    let float_scales = (requant == RequantMode::OnnxRuntime).then(|| {
+        f_scales
+            .iter()
+            .map(|&fs| in_scale * fs / out_scale)
+            .collect()
+    });
     Ok(QuantParams {
         input_offset: -in_zp,
         filter_offset,
@@ -194,6 +204,7 @@ pub(crate) fn quant_params(
         shifts,
         act_min,
         act_max,
+        float_scales,
     })
 }
 
@@ -426,6 +437,10 @@ fn simd_conv(
     per_channel: bool,
     macs: u64,
 ) -> Option<Box<dyn Kernel>> {
+    if q.float_scales.is_some() {
+        // The GEMM micro-kernels requantize in fixed point only.
+        return None;
+    }
     let filter = op.input(1).ok()?;
     let w_bytes = filter.data.as_deref()?;
     let bias: Option<Vec<i32>> = match op.opt_input(2) {
@@ -533,7 +548,17 @@ pub(crate) fn prepare_with_isa(
             op.expect_dtype(filter, &[input.dtype])?;
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
-            let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 0)?;
+            let q = quant_params(
+                &op,
+                input,
+                filter,
+                bias,
+                output,
+                opts.activation,
+                out_c,
+                0,
+                opts.requant,
+            )?;
             let per_channel_w =
                 matches!(&filter.quant, Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
             if let Some(k) = simd_conv(
@@ -685,6 +710,7 @@ pub(crate) mod tests {
             dilation_h: dilation,
             dilation_w: dilation,
             activation: act,
+            requant: Default::default(),
         }
     }
 
@@ -772,6 +798,7 @@ pub(crate) mod tests {
             Activation::Relu6,
             1,
             0,
+            RequantMode::Tflite,
         )
         .expect("quant");
         let expected = quantize_multiplier((0.1f32 * 0.3f32) as f64 / 0.05f32 as f64);
@@ -909,6 +936,7 @@ pub(crate) mod litert_cases {
                 dilation_h: d[0],
                 dilation_w: d[1],
                 activation: activation(o),
+                requant: Default::default(),
             }
         };
         let pool = || {
@@ -972,7 +1000,9 @@ pub(crate) mod litert_cases {
                 align_corners: o["align_corners"].as_bool().expect("b"),
                 half_pixel_centers: o["half_pixel_centers"].as_bool().expect("b"),
             },
-            "QUANTIZE" => OpKind::Quantize,
+            "QUANTIZE" => OpKind::Quantize {
+                mode: Default::default(),
+            },
             "DEQUANTIZE" => OpKind::Dequantize,
             other => panic!("op {other}"),
         }

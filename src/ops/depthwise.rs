@@ -129,7 +129,9 @@ fn simd_depthwise(
     per_channel: bool,
     macs: u64,
 ) -> Option<Box<dyn Kernel>> {
+    // The SIMD kernels requantize in fixed point only (ONNX numerics run the scalar kernel).
     if multiplier != 1
+        || q.float_scales.is_some()
         || geom.filter_h != 3
         || geom.filter_w != 3
         || geom.dilation_h != 1
@@ -235,7 +237,17 @@ pub(crate) fn prepare_with_isa(
             op.expect_dtype(filter, &[input.dtype])?;
             op.expect_dtype(output, &[input.dtype])?;
             check_bias(&op, bias, DType::I32, out_c)?;
-            let q = quant_params(&op, input, filter, bias, output, opts.activation, out_c, 3)?;
+            let q = quant_params(
+                &op,
+                input,
+                filter,
+                bias,
+                output,
+                opts.activation,
+                out_c,
+                3,
+                opts.requant,
+            )?;
             let per_channel_w = matches!(&filter.quant,
                 Some(Quant::PerAxis { scales, .. }) if scales.len() > 1);
             let signed = input.dtype == DType::I8;
@@ -296,6 +308,7 @@ mod tests {
                 dilation_h: dilation,
                 dilation_w: dilation,
                 activation: act,
+                requant: Default::default(),
             },
             depth_multiplier: m,
         }

@@ -108,7 +108,7 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         OpKind::ResizeBilinear { .. } | OpKind::ResizeNearestNeighbor { .. } => {
             resize::prepare(graph, index)
         }
-        OpKind::Quantize | OpKind::Dequantize => quantize::prepare(graph, index),
+        OpKind::Quantize { .. } | OpKind::Dequantize => quantize::prepare(graph, index),
         OpKind::DetectionPostProcess(_) => detection_postprocess::prepare(graph, index),
     }
 }

@@ -111,6 +111,7 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         dilation_h: 1,
         dilation_w: 1,
         activation: opts.activation,
+        requant: Default::default(),
     };
     let channels = input.shape[3];
     let geom = geometry(

@@ -6,7 +6,7 @@ use crate::kernels::reference::fixedpoint::quantize_multiplier;
 use crate::kernels::reference::quantize::{
     affine_quantize, dequantize, dequantize_per_channel, requantize,
 };
-use crate::model::{DType, Graph, OpKind, Quant};
+use crate::model::{DType, Graph, OpKind, Quant, RequantMode};
 
 use super::util::{f32s, f32s_mut, OpRef};
 use super::{Kernel, RunCtx};
@@ -17,6 +17,17 @@ fn qrange(d: DType) -> (i32, i32) {
     } else {
         (-128, 127)
     }
+}
+
+/// `MlasQuantizeLinear`: divide, clamp to `[qmin - zp, qmax - zp]` (NaN becomes the lower
+/// bound, as `maxps` returns its second operand), round half to even, add the zero point.
+#[inline]
+fn quantize_round_even(x: f32, scale: f32, zp: i32, qmin: i32, qmax: i32) -> i32 {
+    let v = x / scale;
+    let lo = (qmin - zp) as f32;
+    let v = if v > lo { v } else { lo };
+    let v = v.min((qmax - zp) as f32);
+    v.round_ties_even() as i32 + zp
 }
 
 #[inline]
@@ -32,6 +43,19 @@ enum Q {
     FromF32 {
         scale: f32,
         zp: i32,
+    },
+    /// ONNX Runtime (`MlasQuantizeLinear`): `x / scale`, clamped, rounded half to even.
+    FromF32Even {
+        scale: f32,
+        zp: i32,
+    },
+    /// ONNX Runtime's 8-bit → 8-bit rescale (QLinearConcat's table): dequantize in float,
+    /// then quantize as [`Q::FromF32Even`].
+    RequantEven {
+        in_scale: f32,
+        in_zp: i32,
+        out_scale: f32,
+        out_zp: i32,
     },
     Requant {
         in_zp: i32,
@@ -71,6 +95,22 @@ impl Kernel for QKernel {
             Q::FromF32 { scale, zp } => {
                 for (o, &x) in outputs[0].iter_mut().zip(f32s(inputs[0])) {
                     *o = affine_quantize(x, *scale, *zp, qmin, qmax) as u8;
+                }
+            }
+            Q::FromF32Even { scale, zp } => {
+                for (o, &x) in outputs[0].iter_mut().zip(f32s(inputs[0])) {
+                    *o = quantize_round_even(x, *scale, *zp, qmin, qmax) as u8;
+                }
+            }
+            Q::RequantEven {
+                in_scale,
+                in_zp,
+                out_scale,
+                out_zp,
+            } => {
+                for (o, &b) in outputs[0].iter_mut().zip(inputs[0]) {
+                    let x = (load(b, signed) - in_zp) as f32 * in_scale;
+                    *o = quantize_round_even(x, *out_scale, *out_zp, qmin, qmax) as u8;
                 }
             }
             Q::Requant {
@@ -124,11 +164,28 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
     }
     let in_signed = input.dtype == DType::I8;
     let (q, name) = match &op.op.kind {
-        OpKind::Quantize => {
+        OpKind::Quantize { mode } => {
             op.expect_dtype(input, &[DType::F32, DType::U8, DType::I8])?;
             op.expect_dtype(out, &[DType::U8, DType::I8])?;
             let (so, zo) = op.per_tensor_quant(out)?;
-            if input.dtype == DType::F32 {
+            let onnx = *mode == RequantMode::OnnxRuntime;
+            if input.dtype == DType::F32 && onnx {
+                (
+                    Q::FromF32Even { scale: so, zp: zo },
+                    format!("quantize_f32_to_{}_even__scalar", out.dtype),
+                )
+            } else if onnx {
+                let (si, zi) = op.per_tensor_quant(input)?;
+                (
+                    Q::RequantEven {
+                        in_scale: si,
+                        in_zp: zi,
+                        out_scale: so,
+                        out_zp: zo,
+                    },
+                    format!("requantize_{}_to_{}_even__scalar", input.dtype, out.dtype),
+                )
+            } else if input.dtype == DType::F32 {
                 (
                     Q::FromF32 { scale: so, zp: zo },
                     format!("quantize_f32_to_{}__scalar", out.dtype),
@@ -204,6 +261,18 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
         out: out.dtype,
         q,
     }))
+}
+
+#[cfg(test)]
+#[test]
+fn onnx_quantize_rounds_half_to_even() {
+    // 0.5 / 1 ties: ONNX Runtime gives 0, 2, -2 where TFLite gives 1, 3, -3.
+    assert_eq!(quantize_round_even(0.5, 1.0, 0, -128, 127), 0);
+    assert_eq!(quantize_round_even(2.5, 1.0, 0, -128, 127), 2);
+    assert_eq!(quantize_round_even(-2.5, 1.0, 0, -128, 127), -2);
+    assert_eq!(affine_quantize(2.5, 1.0, 0, -128, 127), 3);
+    assert_eq!(quantize_round_even(1e9, 1.0, 3, -128, 127), 127);
+    assert_eq!(quantize_round_even(f32::NAN, 1.0, 3, -128, 127), -128);
 }
 
 #[cfg(test)]

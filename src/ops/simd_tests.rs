@@ -261,6 +261,7 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
         dilation_h: 1,
         dilation_w: 1,
         activation: c.act,
+        requant: Default::default(),
     };
     let kind = if depthwise {
         OpKind::DepthwiseConv2D {

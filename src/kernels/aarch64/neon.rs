@@ -481,6 +481,7 @@ mod tests {
             shifts: vec![s],
             act_min: i32::MIN,
             act_max: i32::MAX,
+            float_scales: None,
         };
         let r = Requant::new(&q, 4);
         // SAFETY: NEON is baseline on aarch64; arrays hold 4 entries.

@@ -186,6 +186,10 @@ pub struct QuantParams {
     pub shifts: Vec<i32>,
     pub act_min: i32,
     pub act_max: i32,
+    /// `Some` for ONNX Runtime numerics ([`crate::model::RequantMode::OnnxRuntime`]): one float
+    /// scale per output channel replaces `multipliers`/`shifts`. SIMD GEMM kernels only take
+    /// the fixed-point form; ops with float scales run the scalar kernels.
+    pub float_scales: Option<Vec<f32>>,
 }
 
 impl QuantParams {
@@ -197,10 +201,33 @@ impl QuantParams {
         if let Some(bias) = bias {
             acc = acc.wrapping_add(bias[c]);
         }
+        if let Some(scales) = &self.float_scales {
+            return requantize_float_round_even(
+                acc,
+                scales[c],
+                self.output_offset,
+                self.act_min,
+                self.act_max,
+            );
+        }
         acc = multiply_by_quantized_multiplier(acc, self.multipliers[c], self.shifts[c]);
         acc = acc.wrapping_add(self.output_offset);
         acc.max(self.act_min).min(self.act_max)
     }
+}
+
+/// MLAS `MlasRequantizeOutput` (ONNX Runtime CPU EP): `float(acc) * scale` (the int→float
+/// conversion and the product both round to nearest even), clamped to `[lo - zp, hi - zp]` in
+/// float, converted with round half to even (`cvtps2dq` under the default MXCSR), plus the zero
+/// point. Clamping before rounding gives the same result as after because the bounds are
+/// integers.
+#[inline]
+pub fn requantize_float_round_even(acc: i32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i32 {
+    let v = acc as f32 * scale;
+    let v = v
+        .max((lo - zero_point) as f32)
+        .min((hi - zero_point) as f32);
+    v.round_ties_even() as i32 + zero_point
 }
 
 /// Float CONV_2D (`reference_ops::Conv`, float): `total += in * w` over (ky, kx, ic) in that
@@ -380,6 +407,7 @@ mod tests {
             shifts: vec![s],
             act_min: 0,
             act_max: 255,
+            float_scales: None,
         };
         let input: Vec<u8> = vec![130, 126, 128, 138];
         let filter: Vec<u8> = vec![104, 96];
@@ -388,6 +416,31 @@ mod tests {
         // x0: (4*2 + -4*-2) + 6 = 22 -> *0.25 = 5.5 -> round half away = 6 -> +10 = 16
         // x1: (4*0 + -4*10) + 6 = -34 -> -8.5 -> -9 (gemmlowp rounds half away) -> 1
         assert_eq!(out, vec![16, 1]);
+    }
+
+    #[test]
+    fn float_requant_rounds_half_to_even_like_mlas() {
+        // ONNX Runtime's MLAS requantization: 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 (gemmlowp would
+        // give 3, 4, -3), clamped to the 8-bit range after adding the zero point.
+        let r = |acc| requantize_float_round_even(acc, 0.5, 0, -128, 127);
+        assert_eq!([r(5), r(7), r(-5), r(-7)], [2, 4, -2, -4]);
+        assert_eq!(requantize_float_round_even(1000, 0.5, 10, -128, 127), 127);
+        assert_eq!(requantize_float_round_even(-1000, 0.5, 10, -128, 127), -128);
+        // Through the conv: one tap, acc = 5 * 1 + bias 0, scale 0.5, zero point -3.
+        let g = geom((1, 1), 1, 1, (1, 1), 1, 1, false);
+        let q = QuantParams {
+            input_offset: 0,
+            filter_offset: 0,
+            output_offset: -3,
+            multipliers: vec![0],
+            shifts: vec![0],
+            act_min: -128,
+            act_max: 127,
+            float_scales: Some(vec![0.5]),
+        };
+        let mut out = [0i8];
+        conv_q8(&g, &q, &[5i8], &[1i8], None, &mut out);
+        assert_eq!(out, [2 - 3]);
     }
 
     #[test]
@@ -403,6 +456,7 @@ mod tests {
             shifts: vec![s0, s1],
             act_min: -5, // Relu with zero point -5
             act_max: 127,
+            float_scales: None,
         };
         let input: Vec<i8> = vec![9];
         let filter: Vec<i8> = vec![3, -7];

@@ -151,6 +151,7 @@ mod tests {
             shifts,
             act_min: -128,
             act_max: 127,
+            float_scales: None,
         };
         let input: Vec<i8> = vec![10, -6];
         let filter: Vec<i8> = vec![1, 2, 3, 4]; // oc0,oc1 read ic0; oc2,oc3 read ic1

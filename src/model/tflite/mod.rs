@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::error::ModelError;
 use crate::model::{
     Activation, Conv2DOptions, DType, DetectionPostProcessOptions, Graph, Op, OpKind, Padding,
-    Pool2DOptions, Quant, Tensor,
+    Pool2DOptions, Quant, RequantMode, Tensor,
 };
 
 use flatbuf::{Buf, FbResult, Table};
@@ -372,6 +372,7 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
             activation: activation(get_u8(3, 0)?)?,
             dilation_w: positive(get_i32(4, 1)?, "dilation_w_factor")?,
             dilation_h: positive(get_i32(5, 1)?, "dilation_h_factor")?,
+            requant: Default::default(),
         }),
         OP_DEPTHWISE_CONV_2D => OpKind::DepthwiseConv2D {
             conv: Conv2DOptions {
@@ -381,6 +382,7 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
                 activation: activation(get_u8(4, 0)?)?,
                 dilation_w: positive(get_i32(5, 1)?, "dilation_w_factor")?,
                 dilation_h: positive(get_i32(6, 1)?, "dilation_h_factor")?,
+                requant: Default::default(),
             },
             // TFLite derives the multiplier from shapes when the option is 0 or missing.
             depth_multiplier: usize::try_from(get_i32(3, 0)?)
@@ -447,7 +449,9 @@ fn read_op_kind(code: i32, custom: Option<&str>, o: &Table) -> FbResult<Option<O
         OP_DEPTH_TO_SPACE => OpKind::DepthToSpace {
             block_size: positive(get_i32(0, 0)?, "block_size")?,
         },
-        OP_QUANTIZE => OpKind::Quantize,
+        OP_QUANTIZE => OpKind::Quantize {
+            mode: RequantMode::Tflite,
+        },
         OP_DEQUANTIZE => OpKind::Dequantize,
         OP_CUSTOM if custom == Some("TFLite_Detection_PostProcess") => {
             let raw = o.vector(5, 1)?.ok_or("missing custom options")?;

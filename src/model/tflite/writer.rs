@@ -291,6 +291,21 @@ fn encode_op(graph: &Graph, index: usize) -> Result<OpEncoding, ModelError> {
     use Field::*;
     let op = &graph.ops[index];
     let table = |f: Vec<(usize, Field)>| Some(Node::Table(f));
+    // TFLite has no field for ONNX Runtime's rounding: writing such an op would silently
+    // change its results in LiteRT and on reload.
+    let onnx_rounding = match &op.kind {
+        OpKind::Conv2D(c) | OpKind::DepthwiseConv2D { conv: c, .. } => {
+            c.requant == crate::model::RequantMode::OnnxRuntime
+        }
+        OpKind::Quantize { mode } => *mode == crate::model::RequantMode::OnnxRuntime,
+        _ => false,
+    };
+    if onnx_rounding {
+        return Err(ModelError::invalid_op(
+            graph.op_label(index),
+            "uses ONNX Runtime rounding (a model loaded from ONNX), which TFLite cannot express",
+        ));
+    }
     Ok(match &op.kind {
         OpKind::Conv2D(c) => (
             OP_CONV_2D,
@@ -446,7 +461,7 @@ fn encode_op(graph: &Graph, index: usize) -> Result<OpEncoding, ModelError> {
             table(vec![(0, I32(dim(*block_size, "block_size")?))]),
             None,
         ),
-        OpKind::Quantize => (
+        OpKind::Quantize { .. } => (
             OP_QUANTIZE,
             None,
             options_type::QUANTIZE,
@@ -736,6 +751,7 @@ mod tests {
                     dilation_h: 1,
                     dilation_w: 1,
                     activation: Activation::Relu6,
+                    requant: Default::default(),
                 }),
                 inputs: vec![Some(0), Some(1), None],
                 outputs: vec![2],
