@@ -540,9 +540,13 @@ fn wait_exit(child: &mut Child, within: Duration, log: &Path) {
     }
 }
 
-/// Regression (issue 7): rumqttc drops its un-acked and channel-held publishes when the CONNACK
-/// after a reconnect has no session (spotter run uses a clean session), so a broker restart
-/// lost ~1 s of per-frame messages. Now every frame number and every event arrives.
+/// Issue 7: the broker restarts (SIGTERM, persistence on) while `spotter run` publishes per-frame
+/// detections at QoS 1 with its default clean session: every frame number and every event
+/// arrives, nothing is counted as dropped. (The requeue of rumqttc's `pending` publishes on a
+/// connection error, which rumqttc discards when the CONNACK has no session, only matters for
+/// messages un-acked at the moment the connection dies; on loopback that window is rarely hit,
+/// so this test passes without it too. `requeued_unacked_messages_go_first_and_respect_the_bound`
+/// pins the queue side.)
 #[test]
 fn spotter_run_broker_restart_loses_no_frame() {
     let dir = tempdir();
