@@ -119,3 +119,35 @@ test-arm: ## cross-build for aarch64, run kernel + tier tests under qemu (cortex
 	  $(ARM_TEST) --test coral_tiers; \
 	  echo "== -cpu $$cpu: $$(( $$(date +%s) - start ))s"; \
 	done
+
+# Reliability (issue 7; README "Reliability"). cargo-fuzz needs nightly:
+#   rustup toolchain install nightly && cargo install cargo-fuzz
+FUZZ_TARGETS := tflite_loader labels config_toml image_decode mjpeg_stream serial_decoder mqtt_payload
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 25
+SOAK_SECONDS ?= 60
+# The default model (6 MB) is the tflite seed: without this libFuzzer would cut inputs to 1 MB
+# and never reach the tables at the end of the file. A run then costs ~1-3 s under ASan.
+FUZZ_TFLITE_MAX_LEN := 7000000
+
+.PHONY: fuzz fuzz-ci fuzz-build soak
+fuzz-build:
+	scripts/fuzz-seeds.sh
+	$(CARGO) +nightly fuzz build
+
+# Each target for FUZZ_SECONDS (CI: FUZZ_CI_SECONDS) from fuzz/corpus/T (kept, grows) plus the
+# seeds; a crash stops with the input in fuzz/artifacts/T/ (reproduce: cargo +nightly fuzz run T FILE).
+fuzz: fuzz-build ## run every fuzz target for FUZZ_SECONDS (default 300) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; mkdir -p fuzz/corpus/$$t; \
+	  extra=; [ $$t = tflite_loader ] && extra=-max_len=$(FUZZ_TFLITE_MAX_LEN); \
+	  $(CARGO) +nightly fuzz run $$t $(CURDIR)/fuzz/corpus/$$t $(CURDIR)/fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 $$extra; \
+	done
+
+fuzz-ci: ## every fuzz target briefly (FUZZ_CI_SECONDS, default 25 s each): what CI runs
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+
+soak: ## run the pipeline SOAK_SECONDS (default 60) and check RSS / fds stay flat
+	$(CARGO) build --release --bin spotter
+	SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh

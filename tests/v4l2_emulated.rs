@@ -365,3 +365,113 @@ fn child_probe() {
     }
     println!("PROBE done");
 }
+
+/// Issue 7: `spotter run` on the emulated camera; the device vanishes mid-run (control file)
+/// and returns. Capture must resume within 5 s without restarting the process, the outage must
+/// be logged and counted (`source_outages` in the stats lines).
+#[test]
+fn spotter_run_resumes_after_the_camera_vanishes() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let d = scratch("run-vanish");
+    let flag = d.join("gone");
+    // `spotter run` treats /dev/... as a camera; the shim serves this path (nothing on disk).
+    let dev = PathBuf::from(format!("/dev/video-emu-run{}", std::process::id()));
+    let cfg = d.join("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[source]\nuri = \"{}\"\nmax_backoff = 0.5\n[pipeline]\nstdout_stats = true\nthreads = 1\nfps = 10\n",
+            dev.display()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spotter"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("LD_PRELOAD", shim())
+        .env("V4L2_EMU_PATH", &dev)
+        .env("V4L2_EMU_FORMATS", "YUYV")
+        .env("V4L2_EMU_FLAG", &flag)
+        .env("V4L2_EMU_FPS", "30")
+        .env("RUST_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn spotter run");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel::<(Instant, serde_json::Value)>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                if tx.send((Instant::now(), v)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let err_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err_sink = err_text.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut s = err_sink.lock().unwrap_or_else(|p| p.into_inner());
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let is_frame = |v: &serde_json::Value| v.get("frame").is_some();
+    // Wait for `n` frame lines (or a stats line matching `stat`), up to `within`.
+    let wait =
+        |what: &str, within: Duration, mut pred: Box<dyn FnMut(&serde_json::Value) -> bool>| {
+            let deadline = Instant::now() + within;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok((t, v)) if pred(&v) => return t,
+                    Ok(_) => {}
+                    Err(_) => panic!(
+                        "no {what} within {within:?}; stderr:\n{}",
+                        err_text.lock().unwrap_or_else(|p| p.into_inner())
+                    ),
+                }
+            }
+        };
+    let mut frames = 0;
+    wait(
+        "5 frames",
+        Duration::from_secs(60),
+        Box::new(move |v| {
+            frames += usize::from(is_frame(v));
+            frames >= 5
+        }),
+    );
+    std::fs::write(&flag, b"").expect("pull the camera");
+    std::thread::sleep(Duration::from_secs(2));
+    // Drain what was captured before the outage.
+    while rx.try_recv().is_ok() {}
+    let back = Instant::now();
+    std::fs::remove_file(&flag).expect("plug the camera back");
+    let resumed = wait(
+        "a frame after the camera returned",
+        Duration::from_secs(5),
+        Box::new(is_frame),
+    );
+    eprintln!(
+        "capture resumed {:?} after the camera returned",
+        resumed - back
+    );
+    wait(
+        "a stats line counting the outage",
+        Duration::from_secs(10),
+        Box::new(|v| v["stats"]["source_outages"].as_u64() == Some(1)),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(100));
+    let log = err_text.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(log.contains("reconnecting"), "outage not logged:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -320,6 +320,11 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn Sink>>> {
             keep_alive: Duration::from_secs(m.keep_alive),
             ca_file: m.tls_ca.clone(),
             queue_capacity: m.queue,
+            // rumqttc's request channel holds messages too while the broker is away (it is
+            // only drained into our queue on connection errors, not while connecting fails),
+            // so the offline backlog is channel + queue: keep the channel within the queue
+            // bound, so `mqtt.queue` bounds what an outage can hold (at most twice it).
+            channel_capacity: m.queue.clamp(1, 64),
             events: EventsConfig {
                 prefix: m.prefix.clone(),
                 camera: config.source.camera.clone(),

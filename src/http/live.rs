@@ -404,6 +404,12 @@ pub fn render_metrics(s: &Snapshot, info: &BuildInfo, up: bool) -> String {
         &[(String::new(), s.stats.sink_drops.to_string())],
     );
     metric(
+        "source_outages_total",
+        "counter",
+        "Times the source (camera, stream) went away and capture reconnected.",
+        &[(String::new(), s.stats.source_outages.to_string())],
+    );
+    metric(
         "mqtt_queue_depth",
         "gauge",
         "Messages waiting in the MQTT sink's queue.",
@@ -429,6 +435,7 @@ mod tests {
             capture_drops: 4,
             corrupt_frames: 1,
             sink_drops: 2,
+            source_outages: 3,
             ..Default::default()
         });
         let text = render_metrics(&live.snapshot(), &BuildInfo::default(), true);
@@ -444,6 +451,7 @@ mod tests {
             "spotter_frames_total 100\n",
             "spotter_dropped_frames_total{reason=\"capture\"} 4\n",
             "spotter_mqtt_queue_depth 7\n",
+            "spotter_source_outages_total 3\n",
             "# TYPE spotter_inference_latency_seconds histogram\n",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");

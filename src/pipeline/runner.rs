@@ -345,6 +345,7 @@ impl Pipeline {
             capture_drops: capture.drops(),
             corrupt_frames: self.source_status.corrupt.load(Ordering::Relaxed),
             sink_drops: self.sinks.iter().map(|s| s.dropped()).sum(),
+            source_outages: self.source_status.outages.load(Ordering::Relaxed),
         };
         let stats = window.snapshot(now, totals);
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = stats.clone();

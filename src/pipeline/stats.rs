@@ -11,6 +11,7 @@ pub struct Totals {
     pub capture_drops: u64,
     pub corrupt_frames: u64,
     pub sink_drops: u64,
+    pub source_outages: u64,
 }
 
 #[derive(Debug)]
@@ -73,6 +74,7 @@ impl StatsWindow {
             capture_drops: totals.capture_drops,
             corrupt_frames: totals.corrupt_frames,
             sink_drops: totals.sink_drops,
+            source_outages: totals.source_outages,
         }
     }
 }
@@ -98,12 +100,14 @@ mod tests {
                 capture_drops: 3,
                 corrupt_frames: 1,
                 sink_drops: 2,
+                source_outages: 1,
             },
         );
         assert_eq!(s.frames, 11);
         assert!((s.fps - 5.5).abs() < 1e-6);
         assert!((s.inference_ms - 21.0).abs() < 1e-6);
         assert_eq!((s.capture_drops, s.corrupt_frames, s.sink_drops), (3, 1, 2));
+        assert_eq!(s.source_outages, 1);
         // Next window is empty.
         let s = w.snapshot(t1 + Duration::from_secs(1), Totals::default());
         assert_eq!((s.frames, s.fps, s.inference_ms), (11, 0.0, 0.0));

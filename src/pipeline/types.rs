@@ -53,4 +53,7 @@ pub struct PipelineStats {
     pub corrupt_frames: u64,
     /// Messages sinks dropped because their bounded queues were full.
     pub sink_drops: u64,
+    /// Times the source went away (camera unplugged, stream lost) and was reconnected to;
+    /// each outage counts once, however long it lasts.
+    pub source_outages: u64,
 }

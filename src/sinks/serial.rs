@@ -462,14 +462,47 @@ impl Drop for SerialSink {
 }
 
 fn open_port(o: &SerialOptions) -> Result<Box<dyn serialport::SerialPort>, SerialError> {
-    serialport::new(o.path.as_str(), o.baud)
-        .timeout(o.write_timeout)
-        .open()
-        .map_err(|source| SerialError::Open {
-            device: o.path.clone(),
-            baud: o.baud,
-            source,
-        })
+    let open_error = |source: serialport::Error| SerialError::Open {
+        device: o.path.clone(),
+        baud: o.baud,
+        source,
+    };
+    let builder = serialport::new(o.path.as_str(), o.baud).timeout(o.write_timeout);
+    #[cfg(unix)]
+    {
+        let port = builder.open_native().map_err(open_error)?;
+        set_nonblocking(&port).map_err(|e| open_error(e.into()))?;
+        Ok(Box::new(port))
+    }
+    #[cfg(not(unix))]
+    {
+        builder.open().map_err(open_error)
+    }
+}
+
+/// Put the port's descriptor in non-blocking mode.
+///
+/// Why: `serialport` polls for writability (bounded by the timeout) and then calls a *blocking*
+/// `write(2)`, and a tty write in blocking mode only returns once every byte is in the tty
+/// buffer. With a receiver that stopped reading, poll reports room for a few bytes, the write
+/// of a whole frame then blocks forever, and so does `close()` joining the writer (regression
+/// test `close_with_a_stalled_receiver_is_prompt`). Non-blocking, the write takes what fits and
+/// returns; the next poll waits at most `write_timeout`, then the message counts as stalled.
+#[cfg(unix)]
+fn set_nonblocking(port: &serialport::TTYPort) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = port.as_raw_fd();
+    // SAFETY: `fd` is the open descriptor owned by `port`, which outlives both calls;
+    // F_GETFL/F_SETFL only read and set its status flags and touch no memory of ours.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 enum WriteFailure {

@@ -587,6 +587,7 @@ impl EventState {
             "capture_drops": stats.capture_drops,
             "corrupt_frames": stats.corrupt_frames,
             "sink_drops": stats.sink_drops,
+            "source_outages": stats.source_outages,
             "mqtt_dropped": sink_dropped,
         });
         Message {

@@ -14,10 +14,13 @@
 //!   `max_backoff`). On every CONNACK it re-publishes the birth messages (discovery configs,
 //!   then `online`). It too uses `try_publish` only: a blocking publish from the thread that
 //!   polls the connection deadlocks when the channel is full, since only that thread drains it.
-//! - With `clean_session = false`, QoS ≥ 1 messages that were in flight when the connection
-//!   dropped are re-sent by rumqttc after reconnecting (if the broker kept the session), and
-//!   messages still in the channel or our queue go out after them: nothing is lost while the
-//!   backlog stays within `channel_capacity + queue_capacity`. QoS 0 in flight may be lost.
+//! - When the connection drops, rumqttc moves the publishes it had not got acks for, and the
+//!   requests still in its channel, to its `pending` list, and *clears* that list if the next
+//!   CONNACK has no session (clean session, or a broker restarted without persistence). So on
+//!   every connection error we take those publishes back into our queue, ahead of what is
+//!   queued there, and they are re-sent as new publishes once connected: with QoS ≥ 1 nothing
+//!   is lost (duplicates are possible: at least once) while the backlog stays within
+//!   `queue_capacity`; beyond it the oldest are dropped and counted.
 //! - `close` publishes the `end`s, zero counts and `offline`, then waits up to
 //!   `close_timeout` for them and a clean DISCONNECT (so the broker does not send the will).
 
@@ -236,6 +239,18 @@ impl Outbox {
         self.queue.push_back(m);
     }
 
+    /// Put `msgs` (older than everything queued, oldest first) at the front of the queue; if the
+    /// queue is then over its bound, the oldest are dropped and counted.
+    fn requeue_front(&mut self, msgs: Vec<Message>) {
+        for m in msgs.into_iter().rev() {
+            self.queue.push_front(m);
+        }
+        while self.queue.len() > self.capacity {
+            self.queue.pop_front();
+            self.dropped += 1;
+        }
+    }
+
     /// Moves queued messages into the channel, oldest first, until it is full.
     fn flush(&mut self, client: &Client) {
         while let Some(m) = self.queue.pop_front() {
@@ -350,6 +365,7 @@ fn run_connection(
                 if disconnecting || shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
+                requeue_unacked(&mut conn.eventloop.pending, &shared);
                 // Log the first failure of a streak and then every 10th, not every retry.
                 if errors_in_a_row.checked_rem(10) == Some(0) {
                     log::warn!("mqtt: connection error (retrying in {backoff:?}): {e}");
@@ -371,6 +387,37 @@ fn run_connection(
         }
     }
     shared.connected.store(false, Ordering::SeqCst);
+}
+
+/// After a connection error: move the publishes rumqttc holds in `pending` (un-acked in-flight
+/// ones and those drained from its channel) back into our queue, in order, so a CONNACK without
+/// a session cannot discard them (see the module documentation). Other requests (PUBREL of
+/// QoS 2) stay with rumqttc.
+fn requeue_unacked(pending: &mut VecDeque<rumqttc::Request>, shared: &Shared) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut publishes = Vec::new();
+    let mut kept = VecDeque::new();
+    for r in pending.drain(..) {
+        match r {
+            rumqttc::Request::Publish(p) => publishes.push(Message {
+                payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                topic: p.topic,
+                retain: p.retain,
+                qos: from_rumqttc(p.qos),
+            }),
+            other => kept.push_back(other),
+        }
+    }
+    *pending = kept;
+    if !publishes.is_empty() {
+        log::debug!(
+            "mqtt: {} unacknowledged messages queued again for after the reconnect",
+            publishes.len()
+        );
+        lock(&shared.outbox).requeue_front(publishes);
+    }
 }
 
 /// See the module documentation.
@@ -656,6 +703,35 @@ impl Drop for MqttSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn msg(n: usize) -> Message {
+        Message {
+            topic: "t".into(),
+            payload: n.to_string(),
+            retain: false,
+            qos: Qos::AtLeastOnce,
+        }
+    }
+
+    #[test]
+    fn requeued_unacked_messages_go_first_and_respect_the_bound() {
+        let mut o = Outbox {
+            queue: VecDeque::new(),
+            capacity: 4,
+            dropped: 0,
+            closing: false,
+        };
+        o.push(msg(3));
+        o.push(msg(4));
+        o.requeue_front(vec![msg(1), msg(2)]);
+        let order: Vec<String> = o.queue.iter().map(|m| m.payload.clone()).collect();
+        assert_eq!(order, ["1", "2", "3", "4"]);
+        assert_eq!(o.dropped, 0);
+        // Over the bound: the oldest go, counted.
+        o.requeue_front(vec![msg(0)]);
+        assert_eq!(o.queue.front().map(|m| m.payload.as_str()), Some("1"));
+        assert_eq!((o.queue.len(), o.dropped), (4, 1));
+    }
 
     #[test]
     fn urls() {
