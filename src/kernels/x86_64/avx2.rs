@@ -11,22 +11,49 @@ use crate::kernels::requant::Requant;
 
 /// Sum of `len` bytes at `p` (u8), wrapping i32.
 ///
+/// 32-byte blocks, then one 16-, 8- and 4-byte step as needed (GEMM rows are multiples of 4
+/// bytes, often 16/24/28 long, so this keeps the row sums of small-K convs off a byte loop),
+/// then single bytes.
+///
 /// # Safety
-/// AVX2; `p` valid for `len` byte reads (no over-read: the tail is summed byte by byte).
+/// AVX2; `p` valid for `len` byte reads (no over-read).
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn row_sum_u8(p: *const u8, len: usize) -> i32 {
-    let mut acc = _mm256_setzero_si256();
+    let zero = _mm256_setzero_si256();
+    let mut acc = zero;
     let mut i = 0;
     while i + 32 <= len {
         // SAFETY: `i + 32 <= len`.
         let v = unsafe { _mm256_loadu_si256(p.add(i).cast()) };
-        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, _mm256_setzero_si256()));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
         i += 32;
     }
-    let mut lanes = [0i64; 4];
-    // SAFETY: 32-byte store into a 32-byte array.
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-    let mut s = lanes.iter().sum::<i64>() as i32;
+    let mut acc = _mm_add_epi64(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    if i + 16 <= len {
+        // SAFETY: `i + 16 <= len`.
+        let v = unsafe { _mm_loadu_si128(p.add(i).cast()) };
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 16;
+    }
+    if i + 8 <= len {
+        // SAFETY: `i + 8 <= len` (8-byte load, upper half zero).
+        let v = unsafe { _mm_loadl_epi64(p.add(i).cast()) };
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 8;
+    }
+    if i + 4 <= len {
+        // SAFETY: `i + 4 <= len`.
+        let v = _mm_cvtsi32_si128(unsafe { (p.add(i) as *const i32).read_unaligned() });
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 4;
+    }
+    // Each 64-bit lane holds an exact sum below 2^63; the wrapping i32 of their sum is the
+    // wrapping i32 byte sum.
+    let mut s = (_mm_cvtsi128_si64(acc) as i32)
+        .wrapping_add(_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)) as i32);
     while i < len {
         // SAFETY: `i < len`.
         s = s.wrapping_add(i32::from(unsafe { *p.add(i) }));
@@ -502,5 +529,28 @@ pub(crate) fn add_kernel(signed: bool) -> AddFn {
         add_q8::<true>
     } else {
         add_q8::<false>
+    }
+}
+
+#[cfg(test)]
+mod row_sum_tests {
+    /// Pins the 32/16/8/4/1-byte steps of `row_sum_u8` against a plain sum for every length
+    /// up to 100 (each combination of steps) and every start alignment.
+    #[test]
+    fn row_sum_u8_matches_plain_sum_for_every_length() {
+        if !crate::kernels::Isa::Avx2.supported() {
+            return;
+        }
+        let data: Vec<u8> = (0..132u32).map(|i| (i * 97 + 31) as u8).collect();
+        for start in 0..4 {
+            for len in 0..=100 {
+                let want = data[start..start + len]
+                    .iter()
+                    .fold(0i32, |s, &b| s.wrapping_add(i32::from(b)));
+                // SAFETY: AVX2 checked above; `start + len <= data.len()`.
+                let got = unsafe { super::row_sum_u8(data.as_ptr().add(start), len) };
+                assert_eq!(got, want, "start {start} len {len}");
+            }
+        }
     }
 }
