@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OUT ?= out/demo
 
-.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm bench-run
+.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm bench-run bench-peers
 
 # Deployment (docs/deploy.md). BOARD names boards/BOARD/board.toml.
 BOARD ?= x86_64
@@ -37,6 +37,14 @@ demo: build ## detect objects in models/samples with the default model; writes $
 	@mkdir -p $(OUT)
 	./target/release/spotter detect --json --out $(OUT) models/samples/* | tee $(OUT)/detections.jsonl
 	@echo "annotated images and detections.jsonl in $(OUT)/"
+
+# Python with scripts/requirements-bench.txt installed (e.g. a venv's bin/python).
+BENCH_PYTHON ?= python3
+BENCH_ARGS ?=
+
+bench-peers: ## spotter vs LiteRT, ONNX Runtime and tract on the same models, one run (not CI; see scripts/bench_peers.py)
+	$(CARGO) build --release --bin spotter
+	$(BENCH_PYTHON) scripts/bench_peers.py --spotter $(TARGET_DIR)/release/spotter $(BENCH_ARGS)
 
 fmt: ## check formatting
 	$(CARGO) fmt --all -- --check

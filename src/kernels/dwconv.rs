@@ -143,3 +143,66 @@ impl PackedDw {
         }
     }
 }
+
+/// Output columns `[lo, hi)` whose whole 3-tap window row lies inside the image horizontally,
+/// so kernels can address those taps as `x0 + fx` without bounds checks (`x0 =
+/// in_x(ox, 0)`); the other columns take a border path. `(0, 0)` when there are none.
+pub fn interior_cols(g: &ConvGeometry) -> (usize, usize) {
+    let inside = |ox: usize| (0..g.filter_w).all(|fx| g.in_x(ox, fx).is_some());
+    match (0..g.out_w).find(|&ox| inside(ox)) {
+        None => (0, 0),
+        Some(lo) => {
+            let hi = (lo..g.out_w).take_while(|&ox| inside(ox)).count() + lo;
+            (lo, hi)
+        }
+    }
+}
+
+/// Byte offsets of input pixel `(b, in_y(oy, fy), 0)` for the 3 filter rows; `None` for rows
+/// outside the image (their taps read the zero-point row).
+pub fn row_offsets(g: &ConvGeometry, b: usize, oy: usize) -> [Option<usize>; 3] {
+    [0, 1, 2].map(|fy| g.in_y(oy, fy).map(|iy| g.input_offset(b, iy, 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(in_w: usize, stride: usize, pad: usize, out_w: usize) -> ConvGeometry {
+        ConvGeometry {
+            batches: 1,
+            in_h: 4,
+            in_w,
+            in_c: 8,
+            out_h: 4,
+            out_w,
+            out_c: 8,
+            filter_h: 3,
+            filter_w: 3,
+            stride_h: 1,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_h: 1,
+            pad_w: pad,
+        }
+    }
+
+    #[test]
+    fn interior_cols_excludes_exactly_the_padded_columns() {
+        // SAME, stride 1: first and last column touch padding.
+        assert_eq!(interior_cols(&geom(10, 1, 1, 10)), (1, 9));
+        // Stride 2, left padding 1, right edge exactly covered: only column 0 is padded.
+        assert_eq!(interior_cols(&geom(10, 2, 1, 5)), (1, 5));
+        assert_eq!(interior_cols(&geom(10, 2, 0, 4)), (0, 4));
+        // A 2-wide image with padding on both sides: no interior column.
+        assert_eq!(interior_cols(&geom(2, 1, 1, 2)), (0, 0));
+        for g in [geom(10, 1, 1, 10), geom(10, 2, 1, 5), geom(7, 2, 1, 4)] {
+            let (lo, hi) = interior_cols(&g);
+            for ox in 0..g.out_w {
+                let all = (0..3).all(|fx| g.in_x(ox, fx).is_some());
+                assert_eq!(all, (lo..hi).contains(&ox), "ox {ox}");
+            }
+        }
+    }
+}

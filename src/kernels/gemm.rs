@@ -196,6 +196,11 @@ pub type GemmFn = unsafe fn(packed: &PackedGemm, rows: &GemmRows);
 
 /// Copy the window of output pixels `[p0, p1)` (in `(b, oy, ox)` order) into `dst` rows of
 /// `kp` bytes: taps outside the image get `zx` (the raw input zero point byte), K padding 0.
+///
+/// With dilation 1 the `filter_w` taps of one filter row are `filter_w * in_c` contiguous
+/// input bytes whenever all of them are inside the image, so interior rows are one copy each
+/// (tiny runs such as the 9 bytes of a 3x3 window over RGB use fixed-size moves, no memcpy
+/// call); rows that touch the left/right border fall back to tap-by-tap copies.
 pub fn im2col(
     g: &ConvGeometry,
     input: &[u8],
@@ -206,25 +211,30 @@ pub fn im2col(
     dst: &mut [u8],
 ) {
     let c = g.in_c;
+    let run = g.filter_w * c;
     for (row, p) in dst.chunks_exact_mut(kp).zip(p0..p1) {
         let ox = p % g.out_w;
         let oy = (p / g.out_w) % g.out_h;
         let b = p / (g.out_w * g.out_h);
+        // The whole filter row is inside the image horizontally (taps contiguous).
+        let x_first = g.in_x(ox, 0);
+        let x_inside =
+            g.dilation_w == 1 && x_first.is_some() && g.in_x(ox, g.filter_w - 1).is_some();
         let mut o = 0;
         for fy in 0..g.filter_h {
             let iy = g.in_y(oy, fy);
+            if let (Some(iy), Some(ix), true) = (iy, x_first, x_inside) {
+                let s = g.input_offset(b, iy, ix);
+                copy_run(&mut row[o..o + run], &input[s..s + run]);
+                o += run;
+                continue;
+            }
             for fx in 0..g.filter_w {
                 let d = &mut row[o..o + c];
                 match (iy, g.in_x(ox, fx)) {
                     (Some(iy), Some(ix)) => {
                         let s = g.input_offset(b, iy, ix);
-                        if c <= 4 {
-                            for (dd, ss) in d.iter_mut().zip(&input[s..s + c]) {
-                                *dd = *ss;
-                            }
-                        } else {
-                            d.copy_from_slice(&input[s..s + c]);
-                        }
+                        copy_run(d, &input[s..s + c]);
                     }
                     _ => d.fill(zx),
                 }
@@ -233,6 +243,39 @@ pub fn im2col(
         }
         row[o..].fill(0);
     }
+}
+
+/// `dst.copy_from_slice(src)` (equal lengths) with fixed-size, possibly overlapping moves for
+/// runs under 16 bytes, where a `memcpy` call would cost more than the copy.
+#[inline]
+fn copy_run(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    if n >= 16 || n != dst.len() {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        let (a, z) = (&src[..8], &src[n - 8..]);
+        let (a, z) = (u64::from_ne_bytes(arr(a)), u64::from_ne_bytes(arr(z)));
+        dst[..8].copy_from_slice(&a.to_ne_bytes());
+        dst[n - 8..].copy_from_slice(&z.to_ne_bytes());
+    } else if n >= 4 {
+        let (a, z) = (&src[..4], &src[n - 4..]);
+        let (a, z) = (u32::from_ne_bytes(arr(a)), u32::from_ne_bytes(arr(z)));
+        dst[..4].copy_from_slice(&a.to_ne_bytes());
+        dst[n - 4..].copy_from_slice(&z.to_ne_bytes());
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+/// The first `N` bytes of `s` (callers pass exactly `N`).
+#[inline]
+fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&s[..N]);
+    a
 }
 
 /// Pick the column blocking for `n` outputs among `1..=max_nv` vectors of `lanes` columns:

@@ -63,7 +63,7 @@ impl Kernel for ActKernel {
         &self.name
     }
 
-    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let signed = self.dtype == DType::I8;
         let (qmin, qmax) = qrange(self.dtype);
         match &mut self.act {
@@ -90,9 +90,27 @@ impl Kernel for ActKernel {
                 }
             }
             Act::Lut(lut) => {
-                for (o, &b) in outputs[0].iter_mut().zip(inputs[0]) {
-                    *o = lut[b as usize];
-                }
+                let (src, dst) = (inputs[0], &mut *outputs[0]);
+                let len = dst.len().min(src.len());
+                // Big tables (the SSD's 1917 x 91 class logits) split over the pool; small
+                // ones are not worth a wake-up.
+                let tasks = if ctx.threads() == 1 || len < 32 * 1024 {
+                    1
+                } else {
+                    2 * ctx.threads()
+                };
+                let chunk = len.div_ceil(tasks);
+                let out = super::conv::SyncPtr(dst.as_mut_ptr());
+                let lut: &[u8; 256] = lut;
+                ctx.parallel_for(tasks, &|t| {
+                    let (s, e) = ((t * chunk).min(len), ((t + 1) * chunk).min(len));
+                    // SAFETY: `s..e` lies inside the output (`len` bytes) and tasks write
+                    // disjoint chunks.
+                    let o = unsafe { std::slice::from_raw_parts_mut(out.get().add(s), e - s) };
+                    for (o, &b) in o.iter_mut().zip(&src[s..e]) {
+                        *o = lut[usize::from(b)];
+                    }
+                });
             }
             Act::LogisticF32 => {
                 let out = f32s_mut(&mut *outputs[0]);

@@ -18,8 +18,9 @@ struct Concat {
     dtype: DType,
     copy_sizes: Vec<usize>,
     outer: usize,
-    /// uint8 only: `Some` for inputs that need requantization.
-    rescale: Vec<Option<ConcatRescale>>,
+    /// uint8 only: `Some` for inputs that need requantization, as a 256-entry table
+    /// (`ConcatRescale::apply` is a function of one byte, so the table is bit-exact).
+    rescale: Vec<Option<Box<[u8; 256]>>>,
 }
 
 impl Kernel for Concat {
@@ -51,9 +52,9 @@ impl Kernel for Concat {
                         let src = &input[k * c..(k + 1) * c];
                         match &self.rescale[i] {
                             None => out[o..o + c].copy_from_slice(src),
-                            Some(r) => {
+                            Some(lut) => {
                                 for (d, s) in out[o..o + c].iter_mut().zip(src) {
-                                    *d = r.apply(*s);
+                                    *d = lut[usize::from(*s)];
                                 }
                             }
                         }
@@ -134,7 +135,12 @@ pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelErro
                         t.name
                     )));
                 }
-                r = Some(ConcatRescale::new(si, zi, so, zo));
+                let rs = ConcatRescale::new(si, zi, so, zo);
+                let mut lut = Box::new([0u8; 256]);
+                for (q, v) in lut.iter_mut().enumerate() {
+                    *v = rs.apply(q as u8);
+                }
+                r = Some(lut);
             }
         }
         rescale.push(r);

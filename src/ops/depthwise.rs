@@ -156,7 +156,7 @@ fn simd_depthwise(
         (true, true) => "qi8_perchannel",
     };
     Some(Box::new(DepthwiseSimd {
-        name: format!("dwconv3x3_{dtype}__{isa_name}"),
+        name: format!("dwconv3x3_{dtype}_{bw}c__{isa_name}"),
         packed: PackedDw::pack_layout(
             geom,
             &w,

@@ -195,6 +195,15 @@ fn prepare_kernel(graph: &Graph, index: usize) -> Result<DetectionPostProcess, M
         regular: opts.use_regular_nms,
         anchors,
         decoded: vec![BoxCorner::default(); num_boxes],
+        score_lut: match cls_src {
+            Source::U8 { scale, zero_point } => {
+                std::array::from_fn(|b| dequantize_scores(b as i32, scale, zero_point))
+            }
+            Source::I8 { scale, zero_point } => {
+                std::array::from_fn(|b| dequantize_scores(b as u8 as i8 as i32, scale, zero_point))
+            }
+            Source::F32 => [0.0; 256],
+        },
         scores: match cls_src {
             Source::F32 => Vec::new(),
             _ => vec![0.0; num_boxes * ncwb],
@@ -216,6 +225,9 @@ struct DetectionPostProcess {
     decoded: Vec<BoxCorner>,
     /// Dequantized class predictions (TFLite's `scores` temporary); empty for float input.
     scores: Vec<f32>,
+    /// `dequantize_scores` of every input byte (a pure function of the byte, so the table is
+    /// bit-exact and saves a float multiply per class prediction).
+    score_lut: [f32; 256],
     params: NmsParams,
     scratch: NmsScratch,
 }
@@ -257,17 +269,10 @@ impl Kernel for DetectionPostProcess {
 
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         self.decode(inputs[0]);
-        match self.cls_src {
-            Source::F32 => {}
-            Source::U8 { scale, zero_point } => {
-                for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
-                    *o = dequantize_scores(q as i32, scale, zero_point);
-                }
-            }
-            Source::I8 { scale, zero_point } => {
-                for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
-                    *o = dequantize_scores(q as i8 as i32, scale, zero_point);
-                }
+        if !matches!(self.cls_src, Source::F32) {
+            let lut = &self.score_lut;
+            for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
+                *o = lut[usize::from(q)];
             }
         }
         let scores: &[f32] = match self.cls_src {

@@ -11,22 +11,49 @@ use crate::kernels::requant::Requant;
 
 /// Sum of `len` bytes at `p` (u8), wrapping i32.
 ///
+/// 32-byte blocks, then one 16-, 8- and 4-byte step as needed (GEMM rows are multiples of 4
+/// bytes, often 16/24/28 long, so this keeps the row sums of small-K convs off a byte loop),
+/// then single bytes.
+///
 /// # Safety
-/// AVX2; `p` valid for `len` byte reads (no over-read: the tail is summed byte by byte).
+/// AVX2; `p` valid for `len` byte reads (no over-read).
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn row_sum_u8(p: *const u8, len: usize) -> i32 {
-    let mut acc = _mm256_setzero_si256();
+    let zero = _mm256_setzero_si256();
+    let mut acc = zero;
     let mut i = 0;
     while i + 32 <= len {
         // SAFETY: `i + 32 <= len`.
         let v = unsafe { _mm256_loadu_si256(p.add(i).cast()) };
-        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, _mm256_setzero_si256()));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
         i += 32;
     }
-    let mut lanes = [0i64; 4];
-    // SAFETY: 32-byte store into a 32-byte array.
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-    let mut s = lanes.iter().sum::<i64>() as i32;
+    let mut acc = _mm_add_epi64(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    if i + 16 <= len {
+        // SAFETY: `i + 16 <= len`.
+        let v = unsafe { _mm_loadu_si128(p.add(i).cast()) };
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 16;
+    }
+    if i + 8 <= len {
+        // SAFETY: `i + 8 <= len` (8-byte load, upper half zero).
+        let v = unsafe { _mm_loadl_epi64(p.add(i).cast()) };
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 8;
+    }
+    if i + 4 <= len {
+        // SAFETY: `i + 4 <= len`.
+        let v = _mm_cvtsi32_si128(unsafe { (p.add(i) as *const i32).read_unaligned() });
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(v, _mm_setzero_si128()));
+        i += 4;
+    }
+    // Each 64-bit lane holds an exact sum below 2^63; the wrapping i32 of their sum is the
+    // wrapping i32 byte sum.
+    let mut s = (_mm_cvtsi128_si64(acc) as i32)
+        .wrapping_add(_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)) as i32);
     while i < len {
         // SAFETY: `i < len`.
         s = s.wrapping_add(i32::from(unsafe { *p.add(i) }));
@@ -237,110 +264,156 @@ pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
     }
 }
 
-/// `dwconv3x3_q{u8,i8}__avx2`: depthwise 3x3 (any stride / padding, multiplier 1) over output
-/// rows `rows.row_begin..row_end`, 16 channels per step, tap pairs multiplied with
+/// One 16-channel block of the AVX2 depthwise kernel (weights stay in `PackedDw`: with 16
+/// ymm registers they are cheaper as memory operands than as spilled locals).
+struct DwBlock16<'a> {
+    p: &'a PackedDw,
+    /// `PackedDw` pair weights of the block: `w[2 * pair]` (`unpacklo`), `+ 1` (`unpackhi`).
+    w: *const __m256i,
+    bias: [__m256i; 2],
+    off: usize,
+    /// Valid channels of the block (16 for a full one).
+    cnt: usize,
+}
+
+impl DwBlock16<'_> {
+    /// One output pixel from 9 tap pointers, each with 16 readable bytes; writes `cnt` bytes.
+    ///
+    /// # Safety
+    /// AVX2; as stated above.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pixel<const SIGNED: bool>(&self, taps: &[*const u8; 9], out: *mut u8) {
+        let widen = |ptr: *const u8| -> __m256i {
+            // SAFETY: 16 readable bytes (caller contract).
+            let v = unsafe { _mm_loadu_si128(ptr.cast()) };
+            if SIGNED {
+                _mm256_cvtepi8_epi16(v)
+            } else {
+                _mm256_cvtepu8_epi16(v)
+            }
+        };
+        let (mut lo, mut hi) = (self.bias[0], self.bias[1]);
+        for pair in 0..5 {
+            let x0 = widen(taps[2 * pair]);
+            // Tap 9 is the dummy with weight 0: pair it with zeros instead of a load.
+            let x1 = if pair < 4 {
+                widen(taps[2 * pair + 1])
+            } else {
+                _mm256_setzero_si256()
+            };
+            // SAFETY: the block's 10 weight vectors.
+            let (w0, w1) = unsafe {
+                (
+                    _mm256_load_si256(self.w.add(2 * pair)),
+                    _mm256_load_si256(self.w.add(2 * pair + 1)),
+                )
+            };
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
+        }
+        // SAFETY: the requant arrays cover whole blocks; `out` has `cnt` writable bytes.
+        unsafe {
+            let ylo = requant8(lo, &self.p.requant, self.off);
+            let yhi = requant8(hi, &self.p.requant, self.off + 8);
+            // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
+            let w16 = _mm256_packs_epi32(ylo, yhi);
+            let b8 = if SIGNED {
+                _mm256_packs_epi16(w16, w16)
+            } else {
+                _mm256_packus_epi16(w16, w16)
+            };
+            let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
+            store_bytes(out, bytes, self.cnt);
+        }
+    }
+}
+
+/// `dwconv3x3_q{u8,i8}_16c__avx2`: depthwise 3x3 (any stride / padding, multiplier 1) over
+/// output rows `rows.row_begin..row_end`, 16 channels per block, tap pairs multiplied with
 /// `vpmaddwd` against `PackedDw` weights.
 ///
-/// Reads: 16 bytes per tap and channel block; taps outside the image read `PackedDw::zp_row`
-/// (the input zero point, padded to whole blocks); the channel tail block is copied to a
-/// local buffer first (no over-read). Writes exactly `channels` bytes per output pixel.
+/// Per output row and channel block the kernel walks the row; interior columns
+/// (`interior_cols`) address their taps directly, border columns check each tap; taps outside
+/// the image read `PackedDw::zp_row` (the input zero point, padded to whole blocks).
+///
+/// Reads: 16 bytes per tap and block; on the channel tail block each tap's valid bytes are
+/// copied to a local buffer first (no over-read). Writes exactly `channels` bytes per pixel.
 #[target_feature(enable = "avx2")]
 unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
-    let full = c / 16;
     let cblocks = c.div_ceil(16);
-    let w = p.weights.as_slice().as_ptr() as *const __m256i;
-    let zp = p.zp_row.as_ptr();
-    let widen = |ptr: *const u8| -> __m256i {
-        // SAFETY: callers pass 16 readable bytes.
-        let v = unsafe { _mm_loadu_si128(ptr.cast()) };
-        if SIGNED {
-            _mm256_cvtepi8_epi16(v)
-        } else {
-            _mm256_cvtepu8_epi16(v)
-        }
-    };
+    let (lo, hi) = crate::kernels::dwconv::interior_cols(g);
+    let wbase = p.weights.as_slice().as_ptr() as *const __m256i;
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
-        for ox in 0..g.out_w {
-            let mut taps = [zp; 10];
-            for fy in 0..3 {
-                let Some(iy) = g.in_y(oy, fy) else { continue };
-                for fx in 0..3 {
-                    if let Some(ix) = g.in_x(ox, fx) {
-                        // SAFETY: pixel (b, iy, ix) is inside the input.
-                        taps[fy * 3 + fx] = unsafe { t.input.add(g.input_offset(b, iy, ix)) };
-                    }
-                }
-            }
-            // SAFETY: pixel (b, oy, ox) is inside the output.
-            let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
-            // One block of 16 channels from 10 tap pointers (each with 16 readable bytes).
-            let block = |src: &[*const u8; 10], cb: usize| {
-                let off = cb * 16;
-                // SAFETY: bias/requant arrays and weights cover `cblocks` blocks; each source
-                // has 16 readable bytes; the output pixel has `c - off` bytes from `off`.
-                unsafe {
-                    let (mut lo, mut hi) = (
+        let rows = crate::kernels::dwconv::row_offsets(g, b, oy);
+        // SAFETY: pixel (b, oy, 0) is inside the output.
+        let out_row = unsafe { t.output.add(g.output_offset(b, oy, 0)) };
+        for cb in 0..cblocks {
+            let off = cb * 16;
+            // SAFETY: weights and bias cover `cblocks` blocks of 16 channels.
+            let k = unsafe {
+                DwBlock16 {
+                    p,
+                    w: wbase.add(cb * 10),
+                    bias: [
                         _mm256_loadu_si256(p.bias.as_ptr().add(off).cast()),
                         _mm256_loadu_si256(p.bias.as_ptr().add(off + 8).cast()),
-                    );
-                    for pair in 0..5 {
-                        let x0 = widen(src[2 * pair]);
-                        let x1 = widen(src[2 * pair + 1]);
-                        let w0 = _mm256_load_si256(w.add((cb * 5 + pair) * 2));
-                        let w1 = _mm256_load_si256(w.add((cb * 5 + pair) * 2 + 1));
-                        lo = _mm256_add_epi32(
-                            lo,
-                            _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0),
-                        );
-                        hi = _mm256_add_epi32(
-                            hi,
-                            _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1),
-                        );
-                    }
-                    let ylo = requant8(lo, &p.requant, off);
-                    let yhi = requant8(hi, &p.requant, off + 8);
-                    // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
-                    let w16 = _mm256_packs_epi32(ylo, yhi);
-                    let b8 = if SIGNED {
-                        _mm256_packs_epi16(w16, w16)
-                    } else {
-                        _mm256_packus_epi16(w16, w16)
-                    };
-                    let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
-                    store_bytes(out.add(off), bytes, 16.min(c - off));
+                    ],
+                    off,
+                    cnt: 16.min(c - off),
                 }
             };
-            for cb in 0..full {
-                // SAFETY: whole blocks inside each pixel / the padded zp row.
-                let src = taps.map(|t| unsafe { t.add(cb * 16) });
-                block(&src, cb);
-            }
-            if full < cblocks {
-                let off = full * 16;
-                let mut tail = [[0u8; 16]; 10];
-                let mut src = [zp; 10];
-                for i in 0..10 {
-                    if taps[i] == zp {
-                        // SAFETY: the zp row is padded to whole blocks.
-                        src[i] = unsafe { zp.add(off) };
-                    } else {
-                        // SAFETY: the tail block has `c - off` readable bytes; the copy keeps
-                        // the 16-byte load inside `tail`.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                taps[i].add(off),
-                                tail[i].as_mut_ptr(),
-                                c - off,
-                            )
-                        };
-                        src[i] = tail[i].as_ptr();
-                    }
+            // SAFETY: the zp row is padded to whole blocks.
+            let zpb = unsafe { p.zp_row.as_ptr().add(off) };
+            // Filter row `fy` at input column `ix` is `base[fy] + ix * step[fy]`: a pointer
+            // into the input, or `zpb` with step 0 for rows outside the image.
+            let mut base = [zpb; 3];
+            let mut step = [0usize; 3];
+            for ((bp, sp), r) in base.iter_mut().zip(step.iter_mut()).zip(rows) {
+                if let Some(r) = r {
+                    // SAFETY: offset of pixel (b, iy, 0) plus a channel block offset < c.
+                    *bp = unsafe { t.input.add(r + off) };
+                    *sp = c;
                 }
-                block(&src, full);
+            }
+            for ox in 0..g.out_w {
+                let taps: [*const u8; 9] = if (lo..hi).contains(&ox) {
+                    // Interior: in_x(ox, fx) = x0 + fx for all three taps.
+                    let x0 = ox * g.stride_w - g.pad_w;
+                    // SAFETY: (b, iy, x0 + fx) is inside the input for valid rows; other
+                    // rows add 0 to `zpb`.
+                    std::array::from_fn(|i| unsafe { base[i / 3].add((x0 + i % 3) * step[i / 3]) })
+                } else {
+                    std::array::from_fn(|i| match g.in_x(ox, i % 3) {
+                        // SAFETY: as above, `ix` is inside the image.
+                        Some(ix) => unsafe { base[i / 3].add(ix * step[i / 3]) },
+                        None => zpb,
+                    })
+                };
+                // SAFETY: pixel (b, oy, ox) of the output, `cnt` bytes from `off`.
+                let out = unsafe { out_row.add(ox * c + off) };
+                if k.cnt == 16 {
+                    // SAFETY: whole blocks: 16 readable bytes per tap (input or zp row).
+                    unsafe { k.pixel::<SIGNED>(&taps, out) };
+                } else {
+                    // The tail block: copy each input tap's `cnt` bytes so the 16-byte loads
+                    // stay inside `tail` (zp-row taps are padded already).
+                    let mut tail = [[0u8; 16]; 9];
+                    let mut src = taps;
+                    for ((s, tb), &tp) in src.iter_mut().zip(tail.iter_mut()).zip(&taps) {
+                        if tp != zpb {
+                            // SAFETY: the tap has `cnt` readable bytes; `tb` holds 16.
+                            unsafe { std::ptr::copy_nonoverlapping(tp, tb.as_mut_ptr(), k.cnt) };
+                            *s = tb.as_ptr();
+                        }
+                    }
+                    // SAFETY: every source has 16 readable bytes now.
+                    unsafe { k.pixel::<SIGNED>(&src, out) };
+                }
             }
         }
     }
@@ -456,5 +529,28 @@ pub(crate) fn add_kernel(signed: bool) -> AddFn {
         add_q8::<true>
     } else {
         add_q8::<false>
+    }
+}
+
+#[cfg(test)]
+mod row_sum_tests {
+    /// Pins the 32/16/8/4/1-byte steps of `row_sum_u8` against a plain sum for every length
+    /// up to 100 (each combination of steps) and every start alignment.
+    #[test]
+    fn row_sum_u8_matches_plain_sum_for_every_length() {
+        if !crate::kernels::Isa::Avx2.supported() {
+            return;
+        }
+        let data: Vec<u8> = (0..132u32).map(|i| (i * 97 + 31) as u8).collect();
+        for start in 0..4 {
+            for len in 0..=100 {
+                let want = data[start..start + len]
+                    .iter()
+                    .fold(0i32, |s, &b| s.wrapping_add(i32::from(b)));
+                // SAFETY: AVX2 checked above; `start + len <= data.len()`.
+                let got = unsafe { super::row_sum_u8(data.as_ptr().add(start), len) };
+                assert_eq!(got, want, "start {start} len {len}");
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
+use crate::kernels::reference::elementwise::QuantAddParams;
 use crate::kernels::requant::Requant;
 
 use super::avx2::row_sum_u8;
@@ -148,78 +149,215 @@ pub(crate) fn gemm_kernel(nv: usize, signed: bool) -> (GemmFn, &'static str) {
     }
 }
 
-/// `dwconv3x3_q{u8,i8}__avx512vnni`: depthwise 3x3 (any stride / padding, multiplier 1) over
-/// output rows `rows.row_begin..row_end`, 32 channels per step (`PackedDw` with `bw = 32`),
-/// tap pairs multiplied with 512-bit `vpmaddwd`.
+/// Requantization vectors of 16 channels, loaded once per channel block (`kernels::requant`).
+#[derive(Clone, Copy)]
+struct Rq16 {
+    mult: __m512i,
+    /// `mult >> 32` per 64-bit lane: the odd-lane multiplier for `vpmuldq`.
+    mult_odd: __m512i,
+    lsh: __m512i,
+    rsh: __m512i,
+    rmask: __m512i,
+    rthr: __m512i,
+}
+
+impl Rq16 {
+    /// # Safety
+    /// AVX-512; the requant arrays hold at least `col + 16` entries.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn load(rq: &Requant, col: usize) -> Rq16 {
+        // SAFETY: caller contract.
+        unsafe {
+            let mult = _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast());
+            Rq16 {
+                mult,
+                mult_odd: _mm512_srli_epi64::<32>(mult),
+                lsh: _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
+                rsh: _mm512_loadu_si512(rq.rshift.as_ptr().add(col).cast()),
+                rmask: _mm512_loadu_si512(rq.rmask.as_ptr().add(col).cast()),
+                rthr: _mm512_loadu_si512(rq.rthresh.as_ptr().add(col).cast()),
+            }
+        }
+    }
+
+    /// `MultiplyByQuantizedMultiplier(x) + out_zp` (wrapping, unclamped), as `requant16`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn apply(&self, x: __m512i, zp: __m512i) -> __m512i {
+        let x = _mm512_sllv_epi32(x, self.lsh);
+        let nudge = _mm512_set1_epi64(1 << 30);
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mult), nudge);
+        let odd = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.mult_odd),
+            nudge,
+        );
+        let q = _mm512_mask_blend_epi32(
+            0xAAAA,
+            _mm512_srli_epi64::<31>(even),
+            _mm512_slli_epi64::<1>(odd),
+        );
+        let rem = _mm512_and_si512(q, self.rmask);
+        let thr = _mm512_sub_epi32(self.rthr, _mm512_srai_epi32::<31>(q));
+        let r = _mm512_srav_epi32(q, self.rsh);
+        let r = _mm512_mask_add_epi32(
+            r,
+            _mm512_cmpgt_epi32_mask(rem, thr),
+            r,
+            _mm512_set1_epi32(1),
+        );
+        _mm512_add_epi32(r, zp)
+    }
+}
+
+/// Everything one 32-channel block of the depthwise kernel needs, held in registers while
+/// the kernel walks the pixels of an output row.
+#[derive(Clone, Copy)]
+struct DwBlock32 {
+    /// `PackedDw` pair weights: `w[2 * pair]` for the `unpacklo` half, `+ 1` for `unpackhi`.
+    w: [__m512i; 10],
+    bias: [__m512i; 2],
+    rq: [Rq16; 2],
+    zp: __m512i,
+    act_min: __m512i,
+    act_max: __m512i,
+    /// Valid channels of the block (`u32::MAX` for a full block).
+    mask: u32,
+}
+
+impl DwBlock32 {
+    /// # Safety
+    /// AVX-512; `cb` is a channel block of `p` (`bw == 32`).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn load(p: &PackedDw, cb: usize) -> DwBlock32 {
+        let off = cb * 32;
+        let cnt = 32.min(p.geom.in_c - off);
+        let w = p.weights.as_slice().as_ptr() as *const __m512i;
+        // SAFETY: weights, bias and requant arrays cover `cblocks` blocks of 32 channels.
+        unsafe {
+            DwBlock32 {
+                w: std::array::from_fn(|i| _mm512_load_si512(w.add(cb * 10 + i).cast())),
+                bias: [
+                    _mm512_loadu_si512(p.bias.as_ptr().add(off).cast()),
+                    _mm512_loadu_si512(p.bias.as_ptr().add(off + 16).cast()),
+                ],
+                rq: [
+                    Rq16::load(&p.requant, off),
+                    Rq16::load(&p.requant, off + 16),
+                ],
+                zp: _mm512_set1_epi32(p.requant.out_zp),
+                // 8-bit activation ranges fit i16 (see `pixel`).
+                act_min: _mm512_set1_epi16(p.requant.act_min.clamp(-32768, 32767) as i16),
+                act_max: _mm512_set1_epi16(p.requant.act_max.clamp(-32768, 32767) as i16),
+                mask: if cnt == 32 {
+                    u32::MAX
+                } else {
+                    (1u32 << cnt) - 1
+                },
+            }
+        }
+    }
+
+    /// One output pixel of this block from its 9 tap pointers.
+    ///
+    /// # Safety
+    /// AVX-512; each tap has the block's valid channels (`mask`) readable; `out` has them
+    /// writable.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn pixel<const SIGNED: bool>(&self, taps: &[*const u8; 9], out: *mut u8) {
+        let widen = |ptr: *const u8| -> __m512i {
+            // SAFETY: masked load of the readable channels (caller contract).
+            let v = unsafe { _mm256_maskz_loadu_epi8(self.mask, ptr.cast()) };
+            if SIGNED {
+                _mm512_cvtepi8_epi16(v)
+            } else {
+                _mm512_cvtepu8_epi16(v)
+            }
+        };
+        let (mut lo, mut hi) = (self.bias[0], self.bias[1]);
+        for pair in 0..5 {
+            let x0 = widen(taps[2 * pair]);
+            // Tap 9 is the dummy with weight 0: pair it with zeros instead of a load.
+            let x1 = if pair < 4 {
+                widen(taps[2 * pair + 1])
+            } else {
+                _mm512_setzero_si512()
+            };
+            lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), self.w[2 * pair]);
+            hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), self.w[2 * pair + 1]);
+        }
+        let ylo = self.rq[0].apply(lo, self.zp);
+        let yhi = self.rq[1].apply(hi, self.zp);
+        // Lane order -> channel order; saturating to i16 before clamping to the activation
+        // range (inside i16) gives the same result as clamping the i32 values.
+        let y = _mm512_packs_epi32(ylo, yhi);
+        let y = _mm512_min_epi16(_mm512_max_epi16(y, self.act_min), self.act_max);
+        // Clamped to the output type: the truncating narrow is exact.
+        let bytes = _mm512_cvtepi16_epi8(y);
+        // SAFETY: masked store of the valid channels (caller contract).
+        unsafe { _mm256_mask_storeu_epi8(out.cast(), self.mask, bytes) };
+    }
+}
+
+/// `dwconv3x3_q{u8,i8}_32c__avx512vnni`: depthwise 3x3 (any stride / padding, multiplier 1)
+/// over output rows `rows.row_begin..row_end`, 32 channels per block (`PackedDw` with `bw =
+/// 32`), tap pairs multiplied with `vpdpwssd`.
 ///
-/// Reads: per tap and block 32 bytes, the channel tail with masked loads (no over-read); taps
-/// outside the image read `PackedDw::zp_row`. Writes exactly `channels` bytes per pixel
-/// (masked store on the tail).
+/// Per output row and channel block the weights, bias and requantization vectors stay in
+/// registers while the kernel walks the row; interior columns (`interior_cols`) address their
+/// taps directly, border columns check each tap; rows outside the image read
+/// `PackedDw::zp_row` (the input zero point).
+///
+/// Reads: per tap and block the valid channels only (masked loads, no over-read). Writes
+/// exactly `channels` bytes per pixel (masked store on the tail).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
     let cblocks = c.div_ceil(32);
-    let w = p.weights.as_slice().as_ptr() as *const __m512i;
-    let zp = p.zp_row.as_ptr();
+    let (lo, hi) = crate::kernels::dwconv::interior_cols(g);
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
-        for ox in 0..g.out_w {
-            let mut taps = [zp; 10];
-            for fy in 0..3 {
-                let Some(iy) = g.in_y(oy, fy) else { continue };
-                for fx in 0..3 {
-                    if let Some(ix) = g.in_x(ox, fx) {
-                        // SAFETY: pixel (b, iy, ix) is inside the input.
-                        taps[fy * 3 + fx] = unsafe { t.input.add(g.input_offset(b, iy, ix)) };
-                    }
+        let rows = crate::kernels::dwconv::row_offsets(g, b, oy);
+        // SAFETY: pixel (b, oy, 0) is inside the output.
+        let out_row = unsafe { t.output.add(g.output_offset(b, oy, 0)) };
+        for cb in 0..cblocks {
+            let off = cb * 32;
+            // SAFETY: `cb < cblocks`.
+            let k = unsafe { DwBlock32::load(p, cb) };
+            // SAFETY: the zp row is padded to whole blocks.
+            let zpb = unsafe { p.zp_row.as_ptr().add(off) };
+            // Filter row `fy` at input column `ix` is `base[fy] + ix * step[fy]`: a pointer
+            // into the input, or `zpb` with step 0 for rows outside the image.
+            let mut base = [zpb; 3];
+            let mut step = [0usize; 3];
+            for ((bp, sp), r) in base.iter_mut().zip(step.iter_mut()).zip(rows) {
+                if let Some(r) = r {
+                    // SAFETY: offset of pixel (b, iy, 0) plus a channel block offset < c.
+                    *bp = unsafe { t.input.add(r + off) };
+                    *sp = c;
                 }
             }
-            // SAFETY: pixel (b, oy, ox) is inside the output.
-            let out = unsafe { t.output.add(g.output_offset(b, oy, ox)) };
-            for cb in 0..cblocks {
-                let off = cb * 32;
-                let cnt = 32.min(c - off);
-                let mask: u32 = if cnt == 32 {
-                    u32::MAX
+            for ox in 0..g.out_w {
+                let taps: [*const u8; 9] = if (lo..hi).contains(&ox) {
+                    // Interior: in_x(ox, fx) = x0 + fx for all three taps.
+                    let x0 = ox * g.stride_w - g.pad_w;
+                    // SAFETY: (b, iy, x0 + fx) is inside the input for valid rows; other
+                    // rows add 0 to `zpb`.
+                    std::array::from_fn(|i| unsafe { base[i / 3].add((x0 + i % 3) * step[i / 3]) })
                 } else {
-                    (1u32 << cnt) - 1
+                    std::array::from_fn(|i| match g.in_x(ox, i % 3) {
+                        // SAFETY: as above, `ix` is inside the image.
+                        Some(ix) => unsafe { base[i / 3].add(ix * step[i / 3]) },
+                        None => zpb,
+                    })
                 };
-                // SAFETY: masked loads read only the `cnt` valid bytes of each tap (the zp row
-                // is padded); bias/requant/weights cover `cblocks` blocks; the masked store
-                // writes `cnt` bytes of this output pixel.
-                unsafe {
-                    let widen = |ptr: *const u8| -> __m512i {
-                        let v = _mm256_maskz_loadu_epi8(mask, ptr.add(off).cast());
-                        if SIGNED {
-                            _mm512_cvtepi8_epi16(v)
-                        } else {
-                            _mm512_cvtepu8_epi16(v)
-                        }
-                    };
-                    let mut lo = _mm512_loadu_si512(p.bias.as_ptr().add(off).cast());
-                    let mut hi = _mm512_loadu_si512(p.bias.as_ptr().add(off + 16).cast());
-                    for pair in 0..5 {
-                        let x0 = widen(taps[2 * pair]);
-                        let x1 = widen(taps[2 * pair + 1]);
-                        let w0 = _mm512_load_si512(w.add((cb * 5 + pair) * 2).cast());
-                        let w1 = _mm512_load_si512(w.add((cb * 5 + pair) * 2 + 1).cast());
-                        lo = _mm512_add_epi32(
-                            lo,
-                            _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), w0),
-                        );
-                        hi = _mm512_add_epi32(
-                            hi,
-                            _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), w1),
-                        );
-                    }
-                    let ylo = requant16(lo, &p.requant, off);
-                    let yhi = requant16(hi, &p.requant, off + 16);
-                    // Values are clamped to the output type: truncating narrows are exact.
-                    let bytes = _mm512_cvtepi16_epi8(_mm512_packs_epi32(ylo, yhi));
-                    _mm256_mask_storeu_epi8(out.add(off).cast(), mask, bytes);
-                }
+                // SAFETY: every tap points at `cnt` readable channels of an input pixel or of
+                // the zp row; the output pixel (b, oy, ox) has them writable.
+                unsafe { k.pixel::<SIGNED>(&taps, out_row.add(ox * c + off)) };
             }
         }
     }
@@ -230,5 +368,101 @@ pub(crate) fn dwconv_kernel(signed: bool) -> DwFn {
         dwconv3x3::<true>
     } else {
         dwconv3x3::<false>
+    }
+}
+
+/// Broadcast `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), -shift)`
+/// parameters for one multiplier (`shift <= 0`, TFLite's `...SmallerThanOneExp`).
+#[derive(Clone, Copy)]
+struct Scale16(Rq16);
+
+impl Scale16 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn new(mult: i32, shift: i32) -> Scale16 {
+        let rs = (-shift).clamp(0, 31);
+        let mask = ((1i64 << rs) - 1) as i32;
+        let m = _mm512_set1_epi32(mult);
+        Scale16(Rq16 {
+            mult: m,
+            mult_odd: _mm512_srli_epi64::<32>(m),
+            lsh: _mm512_setzero_si512(),
+            rsh: _mm512_set1_epi32(rs),
+            rmask: _mm512_set1_epi32(mask),
+            rthr: _mm512_set1_epi32(mask >> 1),
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn apply(&self, x: __m512i) -> __m512i {
+        self.0.apply(x, _mm512_setzero_si512())
+    }
+}
+
+/// `add_q{u8,i8}_16x__avx512vnni`: TFLite's 8-bit ADD (as `avx2::add_q8`: offsets, left shift
+/// 20, three `MultiplyByQuantizedMultiplierSmallerThanOneExp`) on equal-shape inputs, 16
+/// elements per zmm; the tail uses masked loads and stores.
+///
+/// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn add_q8<const SIGNED: bool>(
+    p: &QuantAddParams,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    len: usize,
+) {
+    let s1 = Scale16::new(p.input1_multiplier, p.input1_shift);
+    let s2 = Scale16::new(p.input2_multiplier, p.input2_shift);
+    let so = Scale16::new(p.output_multiplier, p.output_shift);
+    let (o1, o2) = (
+        _mm512_set1_epi32(p.input1_offset),
+        _mm512_set1_epi32(p.input2_offset),
+    );
+    let oo = _mm512_set1_epi32(p.output_offset);
+    let (lo, hi) = (_mm512_set1_epi32(p.act_min), _mm512_set1_epi32(p.act_max));
+    let ls = _mm_cvtsi32_si128(p.left_shift);
+    let widen = |v: __m128i| -> __m512i {
+        if SIGNED {
+            _mm512_cvtepi8_epi32(v)
+        } else {
+            _mm512_cvtepu8_epi32(v)
+        }
+    };
+    let one = |x: __m128i, y: __m128i| -> __m128i {
+        let v1 = _mm512_sll_epi32(_mm512_add_epi32(widen(x), o1), ls);
+        let v2 = _mm512_sll_epi32(_mm512_add_epi32(widen(y), o2), ls);
+        let sum = _mm512_add_epi32(s1.apply(v1), s2.apply(v2));
+        let r = _mm512_add_epi32(so.apply(sum), oo);
+        // Clamped to the 8-bit activation range: the truncating narrow is exact.
+        _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi))
+    };
+    let mut i = 0;
+    while i + 16 <= len {
+        // SAFETY: `i + 16 <= len` bytes of a, b and out.
+        unsafe {
+            let x = _mm_loadu_si128(a.add(i).cast());
+            let y = _mm_loadu_si128(b.add(i).cast());
+            _mm_storeu_si128(out.add(i).cast(), one(x, y));
+        }
+        i += 16;
+    }
+    if i < len {
+        let mask: u16 = ((1u32 << (len - i)) - 1) as u16;
+        // SAFETY: masked loads/stores touch only the `len - i` remaining bytes.
+        unsafe {
+            let x = _mm_maskz_loadu_epi8(mask, a.add(i).cast());
+            let y = _mm_maskz_loadu_epi8(mask, b.add(i).cast());
+            _mm_mask_storeu_epi8(out.add(i).cast(), mask, one(x, y));
+        }
+    }
+}
+
+pub(crate) fn add_kernel(signed: bool) -> super::AddFn {
+    if signed {
+        add_q8::<true>
+    } else {
+        add_q8::<false>
     }
 }

@@ -66,10 +66,11 @@ pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)>
 
 pub use avx2::AddFn;
 
-/// The 8-bit ADD kernel of `isa` (the AVX2 one serves every x86 tier) and its ISA name.
+/// The 8-bit ADD kernel of `isa` (the AVX2 one also serves AVX-VNNI) and its ISA name.
 pub fn add_for(isa: Isa, signed: bool) -> Option<(AddFn, &'static str)> {
     match isa {
-        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => Some((avx2::add_kernel(signed), "avx2")),
+        Isa::Avx2 | Isa::AvxVnni => Some((avx2::add_kernel(signed), "avx2")),
+        Isa::Avx512Vnni => Some((avx512vnni::add_kernel(signed), "avx512vnni")),
         _ => None,
     }
 }
