@@ -105,14 +105,19 @@ goldens: ## regenerate LiteRT reference data (needs network for pip; not part of
 	python3 scripts/goldens/make_goldens.py
 
 # aarch64 kernel tiers under qemu-user. Needs (installed by .ci/run, not here): Debian packages
-# gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user, and `rustup target add
-# aarch64-unknown-linux-gnu`. Linker / CC come from .cargo/config.toml; v4l2 is left out
+# libc6-dev-arm64-cross qemu-user, `pip install ziglang cargo-zigbuild` and `rustup target add
+# aarch64-unknown-linux-gnu`. Linker / CC: zig (cargo-zigbuild); v4l2 is left out
 # (cameras are not under test). Each emulated CPU first reports (and checks) its tiers, then
 # runs the kernel unit tests, the tier-equality proptests (every tier the CPU has vs scalar),
 # the LiteRT single-op goldens on its best tier and the whole-model tier test.
 ARM_TARGET := aarch64-unknown-linux-gnu
 ARM_SYSROOT ?= /usr/aarch64-linux-gnu
-ARM_TEST = $(CARGO) test --target $(ARM_TARGET) --release --no-default-features
+# Built with cargo-zigbuild like `make cross BOARD=rpi4`, so both share the compiled
+# dependencies in one target directory (a plain `cargo test --target` build uses another C
+# compiler, which rebuilds everything: ~9 min more in CI). qemu still needs the Debian
+# aarch64 libc (libc6-arm64-cross) to run the binaries.
+ARM_GLIBC ?= 2.31
+ARM_TEST = cargo-zigbuild test --target $(ARM_TARGET).$(ARM_GLIBC) --release --no-default-features
 ARM_CPUS ?= cortex-a72:scalar,neon cortex-a76:scalar,neon,dotprod
 
 test-arm: ## cross-build for aarch64, run kernel + tier tests under qemu (cortex-a72: neon, cortex-a76: dotprod)
