@@ -135,7 +135,7 @@ test-arm: ## cross-build for aarch64, run kernel + tier tests under qemu (cortex
 
 # Reliability (issue 7; README "Reliability"). cargo-fuzz needs nightly:
 #   rustup toolchain install nightly && cargo install cargo-fuzz
-FUZZ_TARGETS := tflite_loader labels config_toml image_decode mjpeg_stream serial_decoder mqtt_payload
+FUZZ_TARGETS := tflite_loader onnx_loader labels config_toml image_decode mjpeg_stream serial_decoder mqtt_payload
 FUZZ_SECONDS ?= 300
 FUZZ_CI_SECONDS ?= 25
 SOAK_SECONDS ?= 60
@@ -153,7 +153,7 @@ fuzz-build:
 fuzz: fuzz-build ## run every fuzz target for FUZZ_SECONDS (default 300) each
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; mkdir -p fuzz/corpus/$$t; \
-	  extra=; [ $$t = tflite_loader ] && extra=-max_len=$(FUZZ_TFLITE_MAX_LEN); \
+	  extra=; case $$t in tflite_loader|onnx_loader) extra=-max_len=$(FUZZ_TFLITE_MAX_LEN);; esac; \
 	  $(CARGO) +nightly fuzz run $$t $(CURDIR)/fuzz/corpus/$$t $(CURDIR)/fuzz/seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 $$extra; \
 	done

@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 S=fuzz/seeds
 rm -rf "$S"
-mkdir -p "$S"/{tflite_loader,labels,config_toml,image_decode,mjpeg_stream,serial_decoder,mqtt_payload}
+mkdir -p "$S"/{tflite_loader,onnx_loader,labels,config_toml,image_decode,mjpeg_stream,serial_decoder,mqtt_payload}
 shared=${SPOTTER_SHARED:-../shared}
 
 cp models/*.tflite "$S/tflite_loader/"
+# The uint8-activation QDQ model (ONNX Runtime quantize_static), 5.8 MB.
+cp tests/data/onnx/ssd_mobilenetv2_oidv4_qdq_uint8.onnx "$S/onnx_loader/"
 cp models/*.txt "$S/labels/"
 [ -d "$shared/models" ] && cp "$shared"/models/*.txt "$S/labels/" 2>/dev/null || true
 printf 'person\ncar\n' > "$S/labels/plain.txt"
