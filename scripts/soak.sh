@@ -5,12 +5,12 @@
 # (/proc/PID/status) and the open fd count (/proc/PID/fd) after a warm-up and at the end, prints
 # both, and fails if RSS grew by more than SOAK_MAX_RSS_KB (default 1024) or fds grew at all.
 #
-# Usage: scripts/soak.sh [BIN]   (env: SOAK_SECONDS=60 SOAK_WARMUP=15 SOAK_FPS=10 SOAK_THREADS=1)
+# Usage: scripts/soak.sh [BIN]   (env: SOAK_SECONDS=60 SOAK_WARMUP=60 SOAK_FPS=10 SOAK_THREADS=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/spotter}
 SECONDS_RUN=${SOAK_SECONDS:-60}
-WARMUP=${SOAK_WARMUP:-15}
+WARMUP=${SOAK_WARMUP:-60}
 FPS=${SOAK_FPS:-10}
 THREADS=${SOAK_THREADS:-1}
 MAX_RSS_KB=${SOAK_MAX_RSS_KB:-1024}
