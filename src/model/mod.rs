@@ -15,10 +15,7 @@ pub use ir::*;
 /// Load a model by its contents: TFLite (`TFL3` identifier) or ONNX (a protobuf ModelProto);
 /// the extension only breaks ties for files that are neither.
 pub fn load(path: &std::path::Path) -> Result<Graph, crate::error::ModelError> {
-    let bytes = std::fs::read(path).map_err(|source| crate::error::ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_file(path)?;
     let is_tflite = bytes.len() >= 8 && &bytes[4..8] == b"TFL3";
     let onnx_ext = path
         .extension()
@@ -28,4 +25,12 @@ pub fn load(path: &std::path::Path) -> Result<Graph, crate::error::ModelError> {
     } else {
         tflite::parse(&bytes, path)
     }
+}
+
+/// Read a model file; a failed read names the path (the one place loaders do I/O).
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, crate::error::ModelError> {
+    std::fs::read(path).map_err(|source| crate::error::ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

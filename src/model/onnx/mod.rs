@@ -42,11 +42,7 @@ pub fn looks_like_onnx(bytes: &[u8]) -> bool {
 
 /// Load a `.onnx` file.
 pub fn load(path: &Path) -> Result<Graph, ModelError> {
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&bytes, path)
+    parse(&super::read_file(path)?, path)
 }
 
 /// Parse ONNX bytes; `path` is only used in messages.

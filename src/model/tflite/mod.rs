@@ -25,11 +25,7 @@ pub const MAX_TENSOR_ELEMENTS: usize = 1 << 30;
 
 /// Load a `.tflite` file.
 pub fn load(path: &Path) -> Result<Graph, ModelError> {
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&bytes, path)
+    parse(&super::read_file(path)?, path)
 }
 
 /// Parse TFLite flatbuffer bytes; `path` is only used in messages.
