@@ -212,7 +212,14 @@ pub fn im2col(
 ) {
     let c = g.in_c;
     let run = g.filter_w * c;
+    let k = g.filter_h * run;
     for (row, p) in dst.chunks_exact_mut(kp).zip(p0..p1) {
+        // K padding (at most 3 bytes, `kp` is `k` rounded up to 4): zero the last 4 bytes
+        // first with one store; the window bytes copied below overwrite the real ones. (A
+        // `fill` of 1..3 bytes per row would be a `memset` call per row.)
+        if kp > k {
+            row[kp - 4..].copy_from_slice(&[0; 4]);
+        }
         let ox = p % g.out_w;
         let oy = (p / g.out_w) % g.out_h;
         let b = p / (g.out_w * g.out_h);
@@ -236,12 +243,35 @@ pub fn im2col(
                         let s = g.input_offset(b, iy, ix);
                         copy_run(d, &input[s..s + c]);
                     }
-                    _ => d.fill(zx),
+                    _ => fill_run(d, zx),
                 }
                 o += c;
             }
         }
-        row[o..].fill(0);
+        debug_assert_eq!(o, k);
+    }
+}
+
+/// `dst.fill(v)` with fixed-size stores for runs under 16 bytes (border taps of a few input
+/// channels), where a `memset` call would cost more than the fill.
+#[inline]
+fn fill_run(dst: &mut [u8], v: u8) {
+    let n = dst.len();
+    if n >= 16 {
+        dst.fill(v);
+    } else if n >= 8 {
+        let w = u64::from_ne_bytes([v; 8]).to_ne_bytes();
+        dst[..8].copy_from_slice(&w);
+        dst[n - 8..].copy_from_slice(&w);
+    } else if n >= 4 {
+        let w = u32::from_ne_bytes([v; 4]).to_ne_bytes();
+        dst[..4].copy_from_slice(&w);
+        dst[n - 4..].copy_from_slice(&w);
+    } else if n >= 2 {
+        dst[..2].copy_from_slice(&[v; 2]);
+        dst[n - 2..].copy_from_slice(&[v; 2]);
+    } else if n == 1 {
+        dst[0] = v;
     }
 }
 

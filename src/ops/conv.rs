@@ -377,22 +377,33 @@ impl Kernel for ConvGemm {
         let kp = self.packed.kp;
         let n = self.packed.n;
         let nbs = self.packed.n_blocks;
-        let threads = ctx.threads();
         let units = rows.div_ceil(ROW_UNIT);
-        let (tasks_m, tasks_n) = if threads == 1 {
-            (1, 1)
-        } else if self.direct && units < 2 * threads {
-            (units.min(threads), nbs.min(2 * threads))
-        } else {
-            (units.min(4 * threads), 1)
+        let (tasks_m, tasks_n) = split_gemm(ctx.threads(), units, nbs);
+        // Rows of task row-chunk `tm`: whole units, spread evenly (chunks differ by at most
+        // one unit, so no task is left with a sliver).
+        let chunk = |tm: usize, parts: usize| {
+            let u0 = tm * units / parts;
+            let u1 = (tm + 1) * units / parts;
+            ((u0 * ROW_UNIT).min(rows), (u1 * ROW_UNIT).min(rows))
         };
-        let per_task = units.div_ceil(tasks_m) * ROW_UNIT;
         let scratch = SyncPtr(self.scratch.as_mut_ptr());
         let (packed, kernel, direct, zx) = (&self.packed, self.kernel, self.direct, self.zx);
+        if !direct {
+            // im2col first, as its own split over rows, so that the GEMM below may also split
+            // over column blocks (tasks sharing rows then read the same scratch rows).
+            let parts = units.min(2 * ctx.threads());
+            ctx.parallel_for(parts, &|tm| {
+                let (r0, r1) = chunk(tm, parts);
+                // SAFETY: rows `r0..r1` of the `rows x kp` scratch belong to this task only.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(scratch.get().add(r0 * kp), (r1 - r0) * kp)
+                };
+                crate::kernels::gemm::im2col(g, input, zx, kp, r0, r1, dst);
+            });
+        }
         ctx.parallel_for(tasks_m * tasks_n, &|task| {
             let (tm, tn) = (task / tasks_n, task % tasks_n);
-            let r0 = (tm * per_task).min(rows);
-            let r1 = ((tm + 1) * per_task).min(rows);
+            let (r0, r1) = chunk(tm, tasks_m);
             if r0 == r1 {
                 return;
             }
@@ -400,13 +411,8 @@ impl Kernel for ConvGemm {
                 // SAFETY: row r0 of the `rows x in_c` input matrix.
                 unsafe { input.as_ptr().add(r0 * kp) }
             } else {
-                // SAFETY: rows `r0..r1` of the `rows x kp` scratch belong to this task only
-                // (im2col convs split over rows alone: tasks_n == 1).
-                let dst = unsafe {
-                    std::slice::from_raw_parts_mut(scratch.get().add(r0 * kp), (r1 - r0) * kp)
-                };
-                crate::kernels::gemm::im2col(g, input, zx, kp, r0, r1, dst);
-                dst.as_ptr()
+                // SAFETY: row r0 of the scratch, filled above (no task writes it now).
+                unsafe { scratch.get().add(r0 * kp) as *const u8 }
             };
             let rows_arg = GemmRows {
                 a,
@@ -424,6 +430,21 @@ impl Kernel for ConvGemm {
             unsafe { kernel(packed, &rows_arg) };
         });
     }
+}
+
+/// Task grid `(row chunks, column-block ranges)` for a GEMM of `units` row units and `nbs`
+/// column blocks on `threads` threads: one task single-threaded, else about `4 * threads`
+/// near-equal tasks (threads take tasks dynamically, so several per thread even out), split
+/// over rows first (A rows are then read by one task only) and over column blocks when there
+/// are too few rows.
+fn split_gemm(threads: usize, units: usize, nbs: usize) -> (usize, usize) {
+    if threads <= 1 {
+        return (1, 1);
+    }
+    let target = 4 * threads;
+    let tasks_m = units.clamp(1, target);
+    let tasks_n = target.div_ceil(tasks_m).clamp(1, nbs.max(1));
+    (tasks_m, tasks_n)
 }
 
 /// A SIMD GEMM kernel for a quantized conv with constant weights, if `isa` has one.

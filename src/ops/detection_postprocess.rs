@@ -16,7 +16,10 @@ use crate::model::{DType, DetectionPostProcessOptions, Graph, OpKind, Tensor};
 use crate::vision::boxes::{
     decode_center_size, dequantize, dequantize_scores, BoxCorner, CenterSize,
 };
-use crate::vision::nms::{fast_nms, regular_nms, NmsOutput, NmsParams, NmsScratch};
+use crate::vision::nms::{
+    fast_nms, fast_nms_quantized, regular_nms, strictly_increasing, NmsOutput, NmsParams,
+    NmsScratch,
+};
 
 use super::util::{f32s, f32s_mut, OpRef};
 use super::{Kernel, RunCtx};
@@ -181,7 +184,7 @@ fn prepare_kernel(graph: &Graph, index: usize) -> Result<DetectionPostProcess, M
         Source::I8 { .. } => "detection_postprocess_qi8__scalar",
     };
     let scratch = NmsScratch::new(num_boxes, &params, opts.use_regular_nms);
-    Ok(DetectionPostProcess {
+    let mut k = DetectionPostProcess {
         name,
         enc_src,
         enc_stride,
@@ -208,9 +211,24 @@ fn prepare_kernel(graph: &Graph, index: usize) -> Result<DetectionPostProcess, M
             Source::F32 => Vec::new(),
             _ => vec![0.0; num_boxes * ncwb],
         },
+        quantized_nms: false,
         params,
         scratch,
-    })
+    };
+    // Fast NMS can rank the raw bytes when dequantization preserves their order strictly
+    // (always, unless the scale is zero/negative/denormal-tiny).
+    k.quantized_nms = !k.regular
+        && match k.cls_src {
+            Source::U8 { .. } => strictly_increasing(0..=255u8, |b| k.score_lut[usize::from(b)]),
+            Source::I8 { .. } => {
+                strictly_increasing(-128..=127i8, |b| k.score_lut[usize::from(b as u8)])
+            }
+            Source::F32 => false,
+        };
+    if k.quantized_nms {
+        k.scores = Vec::new();
+    }
+    Ok(k)
 }
 
 struct DetectionPostProcess {
@@ -228,6 +246,9 @@ struct DetectionPostProcess {
     /// `dequantize_scores` of every input byte (a pure function of the byte, so the table is
     /// bit-exact and saves a float multiply per class prediction).
     score_lut: [f32; 256],
+    /// Fast NMS ranks the raw score bytes ([`fast_nms_quantized`]): `score_lut` is strictly
+    /// increasing in the byte order of the source type, and `scores` stays unused.
+    quantized_nms: bool,
     params: NmsParams,
     scratch: NmsScratch,
 }
@@ -269,6 +290,37 @@ impl Kernel for DetectionPostProcess {
 
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         self.decode(inputs[0]);
+        if self.quantized_nms {
+            let [boxes, classes, out_scores, num] = outputs else {
+                return;
+            };
+            let mut out = NmsOutput {
+                boxes: f32s_mut(boxes),
+                classes: f32s_mut(classes),
+                scores: f32s_mut(out_scores),
+            };
+            let lut = &self.score_lut;
+            let n = match self.cls_src {
+                Source::I8 { .. } => fast_nms_quantized(
+                    &self.params,
+                    &self.decoded,
+                    bytemuck::cast_slice::<u8, i8>(inputs[1]),
+                    |b| lut[usize::from(b as u8)],
+                    &mut self.scratch,
+                    &mut out,
+                ),
+                _ => fast_nms_quantized(
+                    &self.params,
+                    &self.decoded,
+                    inputs[1],
+                    |b| lut[usize::from(b)],
+                    &mut self.scratch,
+                    &mut out,
+                ),
+            };
+            f32s_mut(num)[0] = n as f32;
+            return;
+        }
         if !matches!(self.cls_src, Source::F32) {
             let lut = &self.score_lut;
             for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
@@ -498,7 +550,16 @@ mod tests {
             }
         }
         assert_eq!(hex(&Sha256::digest(&flat)), sha_of_tensor("astronaut", 261));
-        let scores: Vec<u8> = k.scores.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // The fast path ranks raw bytes and never fills the `scores` temporary; its values
+        // are the LUT entries, which must equal LiteRT's dequantized scores.
+        assert!(
+            k.quantized_nms,
+            "Coral scores take the quantized fast-NMS path"
+        );
+        let scores: Vec<u8> = cls
+            .iter()
+            .flat_map(|&q| k.score_lut[usize::from(q)].to_le_bytes())
+            .collect();
         assert_eq!(
             hex(&Sha256::digest(&scores)),
             sha_of_tensor("astronaut", 262)

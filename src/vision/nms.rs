@@ -68,7 +68,6 @@ pub struct NmsScratch {
     keep_scores: Vec<f32>,
     keep_indices: Vec<u32>,
     sorted: Vec<u32>,
-    active: Vec<bool>,
     selected: Vec<u32>,
     // Regular multi-class NMS.
     class_scores: Vec<f32>,
@@ -89,7 +88,6 @@ impl NmsScratch {
             keep_scores: Vec::with_capacity(num_boxes),
             keep_indices: Vec::with_capacity(num_boxes),
             sorted: vec![0; num_boxes],
-            active: vec![false; num_boxes],
             selected: Vec::with_capacity(num_boxes),
             ..Default::default()
         };
@@ -109,7 +107,7 @@ impl NmsScratch {
 }
 
 /// `ArgMaxVector`: index of the first maximum (strict `>`), 0 for an empty slice.
-pub fn arg_max(values: &[f32]) -> usize {
+pub fn arg_max<T: Copy + PartialOrd>(values: &[T]) -> usize {
     let mut max_index = 0;
     let Some(&first) = values.first() else {
         return 0;
@@ -145,7 +143,13 @@ pub fn decreasing_arg_sort(values: &[f32], indices: &mut [u32]) {
 }
 
 /// libstdc++ `__push_heap` with the comparator `comp(i, j) = values[i] > values[j]`.
-fn push_heap(idx: &mut [u32], values: &[f32], mut hole: isize, top: isize, value: u32) {
+fn push_heap<T: Copy + PartialOrd>(
+    idx: &mut [u32],
+    values: &[T],
+    mut hole: isize,
+    top: isize,
+    value: u32,
+) {
     let comp = |a: u32, b: u32| values[a as usize] > values[b as usize];
     let mut parent = (hole - 1) / 2;
     while hole > top && comp(idx[parent as usize], value) {
@@ -157,7 +161,13 @@ fn push_heap(idx: &mut [u32], values: &[f32], mut hole: isize, top: isize, value
 }
 
 /// libstdc++ `__adjust_heap` (heap on `idx[0..len]`).
-fn adjust_heap(idx: &mut [u32], values: &[f32], mut hole: isize, len: isize, value: u32) {
+fn adjust_heap<T: Copy + PartialOrd>(
+    idx: &mut [u32],
+    values: &[T],
+    mut hole: isize,
+    len: isize,
+    value: u32,
+) {
     let comp = |a: u32, b: u32| values[a as usize] > values[b as usize];
     let top = hole;
     let mut second = hole;
@@ -178,14 +188,14 @@ fn adjust_heap(idx: &mut [u32], values: &[f32], mut hole: isize, len: isize, val
 }
 
 /// libstdc++ `__pop_heap(first, last, result)`: heap is `idx[0..last]`.
-fn pop_heap(idx: &mut [u32], values: &[f32], last: usize, result: usize) {
+fn pop_heap<T: Copy + PartialOrd>(idx: &mut [u32], values: &[T], last: usize, result: usize) {
     let value = idx[result];
     idx[result] = idx[0];
     adjust_heap(idx, values, 0, last as isize, value);
 }
 
 /// libstdc++ `__make_heap` on `idx[0..len]`.
-fn make_heap(idx: &mut [u32], values: &[f32], len: usize) {
+fn make_heap<T: Copy + PartialOrd>(idx: &mut [u32], values: &[T], len: usize) {
     if len < 2 {
         return;
     }
@@ -203,7 +213,7 @@ fn make_heap(idx: &mut [u32], values: &[f32], len: usize) {
 
 /// `std::partial_sort(idx, idx + middle, idx + idx.len(), comp)` as libstdc++ implements it
 /// (`__heap_select` then `__sort_heap`).
-fn libstdcxx_partial_sort(idx: &mut [u32], values: &[f32], middle: usize) {
+fn libstdcxx_partial_sort<T: Copy + PartialOrd>(idx: &mut [u32], values: &[T], middle: usize) {
     if middle == 0 {
         return;
     }
@@ -225,7 +235,11 @@ fn libstdcxx_partial_sort(idx: &mut [u32], values: &[f32], middle: usize) {
 /// `DecreasingPartialArgSort(values, num_values, num_to_sort, indices)`: the first
 /// `num_to_sort` entries of `indices` get the indices of the largest values, decreasing, with
 /// ties ordered as libstdc++'s `std::partial_sort` leaves them. `indices.len() >= values.len()`.
-pub fn decreasing_partial_arg_sort(values: &[f32], num_to_sort: usize, indices: &mut [u32]) {
+pub fn decreasing_partial_arg_sort<T: Copy + PartialOrd>(
+    values: &[T],
+    num_to_sort: usize,
+    indices: &mut [u32],
+) {
     if num_to_sort == 1 {
         indices[0] = arg_max(values) as u32;
         return;
@@ -242,7 +256,6 @@ struct SingleClassBufs<'a> {
     keep_scores: &'a mut Vec<f32>,
     keep_indices: &'a mut Vec<u32>,
     sorted: &'a mut [u32],
-    active: &'a mut [bool],
     selected: &'a mut Vec<u32>,
 }
 
@@ -260,7 +273,6 @@ fn nms_single_class(
         keep_scores,
         keep_indices,
         sorted,
-        active,
         selected,
     } = bufs;
     // SelectDetectionsAboveScoreThreshold
@@ -273,34 +285,65 @@ fn nms_single_class(
         }
     }
     let kept = keep_scores.len();
-    let sorted = &mut sorted[..kept];
-    decreasing_arg_sort(keep_scores, sorted);
-
     let output_size = kept.min(max_detections);
     selected.clear();
-    let active = &mut active[..kept];
-    active.fill(true);
-    let mut num_active = kept;
-    for i in 0..kept {
-        if num_active == 0 || selected.len() >= output_size {
-            break;
+    // TFLite sorts all kept boxes (`DecreasingArgSort`, stable), then walks them in order:
+    // an active box is selected and deactivates every later box it overlaps by more than the
+    // threshold. Equivalently, a box is selected iff no box selected before it overlaps it,
+    // so the walk only needs the kept boxes in sorted order up to the last one examined: a
+    // binary heap on (score descending, kept index ascending), a total order equal to the
+    // stable sort's, pops them lazily (usually a few dozen of ~2000), and each examined box is
+    // checked against the few selected ones.
+    let heap = &mut sorted[..kept];
+    for (i, h) in heap.iter_mut().enumerate() {
+        *h = i as u32;
+    }
+    // `before(a, b)`: kept box `a` comes before `b` in the stable decreasing order.
+    let before = |a: u32, b: u32| {
+        let (va, vb) = (keep_scores[a as usize], keep_scores[b as usize]);
+        va > vb || (va == vb && a < b)
+    };
+    heap_build(heap, &before);
+    let mut len = kept;
+    while len > 0 && selected.len() < output_size {
+        let top = heap[0];
+        len -= 1;
+        heap.swap(0, len);
+        heap_sift_down(&mut heap[..len], 0, &before);
+        let bj = keep_indices[top as usize];
+        let suppressed = selected
+            .iter()
+            .any(|&bi| iou(&boxes[bi as usize], &boxes[bj as usize]) > iou_threshold);
+        if !suppressed {
+            selected.push(bj);
         }
-        if !active[i] {
-            continue;
+    }
+}
+
+/// Make `h` a binary heap whose root comes first under `before`.
+fn heap_build(h: &mut [u32], before: &impl Fn(u32, u32) -> bool) {
+    for i in (0..h.len() / 2).rev() {
+        heap_sift_down(h, i, before);
+    }
+}
+
+fn heap_sift_down(h: &mut [u32], mut i: usize, before: &impl Fn(u32, u32) -> bool) {
+    loop {
+        let l = 2 * i + 1;
+        if l >= h.len() {
+            return;
         }
-        let bi = keep_indices[sorted[i] as usize];
-        selected.push(bi);
-        active[i] = false;
-        num_active -= 1;
-        for j in i + 1..kept {
-            if active[j] {
-                let bj = keep_indices[sorted[j] as usize];
-                if iou(&boxes[bi as usize], &boxes[bj as usize]) > iou_threshold {
-                    active[j] = false;
-                    num_active -= 1;
-                }
-            }
+        let r = l + 1;
+        let c = if r < h.len() && before(h[r], h[l]) {
+            r
+        } else {
+            l
+        };
+        if !before(h[c], h[i]) {
+            return;
         }
+        h.swap(i, c);
+        i = c;
     }
 }
 
@@ -316,18 +359,90 @@ pub fn fast_nms(
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
 ) -> usize {
-    out.clear();
-    let num_boxes = boxes.len();
     let ncwb = p.num_classes_with_background;
     let lo = p.label_offset();
     let per_anchor = p.max_classes_per_detection.min(p.num_classes);
-    for row in 0..num_boxes {
+    for row in 0..boxes.len() {
         let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + p.num_classes];
         let class_indices =
             &mut s.sorted_class_indices[row * p.num_classes..(row + 1) * p.num_classes];
         decreasing_partial_arg_sort(box_scores, per_anchor, class_indices);
         s.max_scores[row] = box_scores[class_indices[0] as usize];
     }
+    fast_nms_select(p, boxes, |i| scores[i], s, out)
+}
+
+/// [`fast_nms`] on raw quantized class scores (`T` = `u8` or `i8` bytes) and `dequant`, the
+/// score of each byte.
+///
+/// `dequant` must be strictly increasing (see [`strictly_increasing`]): then every comparison
+/// between two bytes has the outcome of the comparison between their scores, so the per-anchor
+/// class order (ties included) and the result are exactly those of [`fast_nms`] on the
+/// dequantized scores, without dequantizing `num_boxes * num_classes` scores per frame.
+pub fn fast_nms_quantized<T: Copy + Ord>(
+    p: &NmsParams,
+    boxes: &[BoxCorner],
+    scores: &[T],
+    dequant: impl Fn(T) -> f32,
+    s: &mut NmsScratch,
+    out: &mut NmsOutput<'_>,
+) -> usize {
+    let ncwb = p.num_classes_with_background;
+    let lo = p.label_offset();
+    let per_anchor = p.max_classes_per_detection.min(p.num_classes);
+    for row in 0..boxes.len() {
+        let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + p.num_classes];
+        let class_indices =
+            &mut s.sorted_class_indices[row * p.num_classes..(row + 1) * p.num_classes];
+        if per_anchor == 1 {
+            // ArgMaxVector: the first maximum. Two vectorizable passes instead of a scan with
+            // a loop-carried compare.
+            let best = box_scores.iter().copied().max();
+            class_indices[0] = best
+                .and_then(|m| box_scores.iter().position(|&v| v == m))
+                .unwrap_or(0) as u32;
+        } else {
+            decreasing_partial_arg_sort(box_scores, per_anchor, class_indices);
+        }
+        s.max_scores[row] = box_scores
+            .get(class_indices[0] as usize)
+            .map_or(0.0, |&b| dequant(b));
+    }
+    fast_nms_select(p, boxes, |i| dequant(scores[i]), s, out)
+}
+
+/// True when `f` is strictly increasing over `domain` (in order): the precondition of
+/// [`fast_nms_quantized`].
+pub fn strictly_increasing<T: Copy>(
+    domain: impl IntoIterator<Item = T>,
+    f: impl Fn(T) -> f32,
+) -> bool {
+    let mut prev: Option<f32> = None;
+    for x in domain {
+        let y = f(x);
+        if y.is_nan() || prev.is_some_and(|p| y <= p) {
+            return false;
+        }
+        prev = Some(y);
+    }
+    true
+}
+
+/// The part of `NonMaxSuppressionMultiClassFastHelper` after the per-anchor class sort
+/// (`s.max_scores`, `s.sorted_class_indices` filled): single-class NMS on the anchors' best
+/// scores, then the output rows. `score(i)` is the score at flat index `i` of the
+/// `[num_boxes, num_classes_with_background]` score tensor.
+fn fast_nms_select(
+    p: &NmsParams,
+    boxes: &[BoxCorner],
+    score: impl Fn(usize) -> f32,
+    s: &mut NmsScratch,
+    out: &mut NmsOutput<'_>,
+) -> usize {
+    out.clear();
+    let ncwb = p.num_classes_with_background;
+    let lo = p.label_offset();
+    let per_anchor = p.max_classes_per_detection.min(p.num_classes);
     nms_single_class(
         boxes,
         &s.max_scores,
@@ -338,17 +453,20 @@ pub fn fast_nms(
             keep_scores: &mut s.keep_scores,
             keep_indices: &mut s.keep_indices,
             sorted: &mut s.sorted,
-            active: &mut s.active,
             selected: &mut s.selected,
         },
     );
     for (k, &sel) in s.selected.iter().enumerate() {
         let sel = sel as usize;
-        let box_scores = &scores[sel * ncwb + lo..sel * ncwb + lo + p.num_classes];
         let class_indices = &s.sorted_class_indices[sel * p.num_classes..];
         for (col, &c) in class_indices.iter().take(per_anchor).enumerate() {
             let row = p.max_classes_per_detection * k + col;
-            out.set(row, &boxes[sel], c as f32, box_scores[c as usize]);
+            out.set(
+                row,
+                &boxes[sel],
+                c as f32,
+                score(sel * ncwb + lo + c as usize),
+            );
         }
     }
     s.selected.len()
@@ -383,7 +501,6 @@ pub fn regular_nms(
                 keep_scores: &mut s.keep_scores,
                 keep_indices: &mut s.keep_indices,
                 sorted: &mut s.sorted,
-                active: &mut s.active,
                 selected: &mut s.selected,
             },
         );
@@ -431,7 +548,7 @@ mod tests {
     fn arg_max_first_maximum() {
         assert_eq!(arg_max(&[1.0, 3.0, 3.0, 2.0]), 1);
         assert_eq!(arg_max(&[5.0]), 0);
-        assert_eq!(arg_max(&[]), 0);
+        assert_eq!(arg_max::<f32>(&[]), 0);
     }
 
     #[test]
@@ -682,5 +799,110 @@ mod tests {
         let (n, _, _, os) = run(&p, true, &[0.0; 12]);
         assert_eq!(n, 0);
         assert!(os.iter().all(|&v| v == 0.0));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Ranking bytes through a strictly increasing dequantization gives exactly the float
+        /// result, ties (many equal bytes) and several classes per anchor included.
+        #[test]
+        fn fast_nms_quantized_equals_fast_nms_on_dequantized_scores(
+            bytes in proptest::collection::vec(0u8..8, 6 * 4),
+            per_anchor in 1usize..4,
+            zp in 0i32..4,
+        ) {
+            let mut p = params(false);
+            p.num_classes = 3;
+            p.num_classes_with_background = 4;
+            p.max_classes_per_detection = per_anchor;
+            p.max_detections = 3;
+            p.score_threshold = 0.05;
+            let bx = boxes();
+            let n = bx.len();
+            let bytes = &bytes[..n * 4];
+            let deq = |b: u8| (b as i32 - zp) as f32 * 0.25;
+            prop_assume!(strictly_increasing(0..=255u8, deq));
+            let floats: Vec<f32> = bytes.iter().map(|&b| deq(b)).collect();
+            let rows = p.output_rows();
+            let mut want = (vec![0.0; rows * 4], vec![0.0; rows], vec![0.0; rows]);
+            let mut got = (vec![1.0; rows * 4], vec![1.0; rows], vec![1.0; rows]);
+            let mut s1 = NmsScratch::new(n, &p, false);
+            let mut s2 = NmsScratch::new(n, &p, false);
+            let n1 = fast_nms(&p, &bx, &floats, &mut s1, &mut NmsOutput {
+                boxes: &mut want.0, classes: &mut want.1, scores: &mut want.2,
+            });
+            let n2 = fast_nms_quantized(&p, &bx, bytes, deq, &mut s2, &mut NmsOutput {
+                boxes: &mut got.0, classes: &mut got.1, scores: &mut got.2,
+            });
+            prop_assert_eq!(n1, n2);
+            prop_assert_eq!(want, got);
+        }
+    }
+
+    #[test]
+    fn strictly_increasing_rejects_flat_and_nan_maps() {
+        assert!(strictly_increasing(0..=255u8, |b| b as f32 * 0.1));
+        assert!(!strictly_increasing(0..=255u8, |_| 1.0));
+        assert!(!strictly_increasing(0..=255u8, |b| b as f32 * -0.1));
+        assert!(!strictly_increasing(0..=255u8, |b| b as f32 * f32::NAN));
+        assert!(strictly_increasing(-128..=127i8, |b| b as f32));
+    }
+
+    /// TFLite's eager `NonMaxSuppressionSingleClassHelper` (sort everything, then deactivate),
+    /// the oracle of the lazy heap walk.
+    fn eager_single_class(
+        boxes: &[BoxCorner],
+        scores: &[f32],
+        thr: f32,
+        iou_thr: f32,
+        max: usize,
+    ) -> Vec<u32> {
+        let keep: Vec<u32> = (0..scores.len() as u32)
+            .filter(|&i| scores[i as usize] >= thr)
+            .collect();
+        let ks: Vec<f32> = keep.iter().map(|&i| scores[i as usize]).collect();
+        let mut sorted = vec![0u32; keep.len()];
+        decreasing_arg_sort(&ks, &mut sorted);
+        let mut active = vec![true; keep.len()];
+        let mut out = Vec::new();
+        for i in 0..keep.len() {
+            if out.len() >= keep.len().min(max) {
+                break;
+            }
+            if !active[i] {
+                continue;
+            }
+            let bi = keep[sorted[i] as usize];
+            out.push(bi);
+            for j in i + 1..keep.len() {
+                let bj = keep[sorted[j] as usize];
+                if active[j] && iou(&boxes[bi as usize], &boxes[bj as usize]) > iou_thr {
+                    active[j] = false;
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn lazy_single_class_nms_equals_tflites_eager_walk(
+            raw in proptest::collection::vec((0u8..6, 0u8..6, 1u8..4, 1u8..4, 0u8..5), 1..60),
+            max in 1usize..12,
+        ) {
+            let boxes: Vec<BoxCorner> = raw.iter().map(|&(y, x, h, w, _)| {
+                bx(y as f32, x as f32, (y + h) as f32, (x + w) as f32)
+            }).collect();
+            let scores: Vec<f32> = raw.iter().map(|r| r.4 as f32 * 0.25).collect();
+            let n = boxes.len();
+            let (mut ks, mut ki, mut sorted, mut sel) =
+                (Vec::new(), Vec::new(), vec![0u32; n], Vec::new());
+            nms_single_class(&boxes, &scores, 0.25, 0.3, max, SingleClassBufs {
+                keep_scores: &mut ks, keep_indices: &mut ki, sorted: &mut sorted,
+                selected: &mut sel,
+            });
+            prop_assert_eq!(sel, eager_single_class(&boxes, &scores, 0.25, 0.3, max));
+        }
     }
 }
