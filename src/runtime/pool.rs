@@ -4,6 +4,13 @@
 //! and returns when all calls are done. Workers spin briefly between jobs (ops come back to
 //! back during a frame) and then sleep on a condvar, so an idle pool costs nothing.
 //!
+//! Tasks are handed out in contiguous blocks, thread `k` starting at the `k`-th block of
+//! `0..tasks`; a thread that finishes its block takes what is left of the others' (one cursor
+//! per block, claimed with `fetch_add`, so every task runs exactly once). Kernels number tasks
+//! in output-row order, so consecutive ops give the same thread the same part of the tensor:
+//! it reads what it wrote, from its own cache, instead of pulling half the activations from
+//! the other core's (measured on the 10x10 depthwise layers of SSD MobileNet v2).
+//!
 //! Results never depend on the thread count: kernels split work into tasks that write disjoint
 //! outputs and compute each output exactly as the single-threaded path does.
 
@@ -19,7 +26,8 @@ struct Inner {
     /// The current job and its task count. Written only by the caller of `run`, before it
     /// bumps `generation`; read by workers after they observe the new generation.
     job: UnsafeCell<(Option<Job>, usize)>,
-    next_task: AtomicUsize,
+    /// Per thread `k`: the next unclaimed task of its block `block(k)`.
+    cursors: Box<[AtomicUsize]>,
     /// Workers that have not finished the current generation yet.
     active: AtomicUsize,
     sleepers: AtomicUsize,
@@ -73,7 +81,7 @@ impl ThreadPool {
         let inner = Arc::new(Inner {
             generation: AtomicU64::new(0),
             job: UnsafeCell::new((None, 0)),
-            next_task: AtomicUsize::new(0),
+            cursors: (0..threads.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             active: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
@@ -85,7 +93,7 @@ impl ThreadPool {
                 let inner = inner.clone();
                 std::thread::Builder::new()
                     .name(format!("spotter-kernel-{k}"))
-                    .spawn(move || worker(&inner))
+                    .spawn(move || worker(&inner, k))
                     .expect("spawning a kernel thread")
             })
             .collect();
@@ -116,14 +124,16 @@ impl ThreadPool {
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         // SAFETY: no worker reads `job` now: the previous generation finished (active == 0).
         unsafe { *inner.job.get() = (Some(job), tasks) };
-        inner.next_task.store(0, Ordering::Relaxed);
+        for (k, c) in inner.cursors.iter().enumerate() {
+            c.store(block(k, inner.cursors.len(), tasks).0, Ordering::Relaxed);
+        }
         inner.active.store(self.workers.len(), Ordering::Relaxed);
         inner.generation.fetch_add(1, Ordering::SeqCst);
         if inner.sleepers.load(Ordering::SeqCst) > 0 {
             let _l = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
             inner.cv.notify_all();
         }
-        run_tasks(inner, f, tasks);
+        run_tasks(inner, f, tasks, 0);
         let mut step = 0u32;
         while inner.active.load(Ordering::Acquire) != 0 {
             backoff(step);
@@ -132,17 +142,28 @@ impl ThreadPool {
     }
 }
 
-fn run_tasks(inner: &Inner, f: &(dyn Fn(usize) + Sync), tasks: usize) {
-    loop {
-        let i = inner.next_task.fetch_add(1, Ordering::Relaxed);
-        if i >= tasks {
-            break;
+/// Tasks `[begin, end)` of thread `k` of `threads` for `tasks` tasks: contiguous, sizes
+/// differing by at most one.
+fn block(k: usize, threads: usize, tasks: usize) -> (usize, usize) {
+    (k * tasks / threads, (k + 1) * tasks / threads)
+}
+
+/// Run the tasks of thread `me`'s block, then help with the other blocks.
+fn run_tasks(inner: &Inner, f: &(dyn Fn(usize) + Sync), tasks: usize, me: usize) {
+    let n = inner.cursors.len();
+    for j in (0..n).map(|d| (me + d) % n) {
+        let end = block(j, n, tasks).1;
+        loop {
+            let i = inner.cursors[j].fetch_add(1, Ordering::Relaxed);
+            if i >= end {
+                break;
+            }
+            f(i);
         }
-        f(i);
     }
 }
 
-fn worker(inner: &Inner) {
+fn worker(inner: &Inner, me: usize) {
     let mut seen = 0u64;
     loop {
         // Wait for a new generation: spin first, then sleep.
@@ -177,7 +198,7 @@ fn worker(inner: &Inner) {
         if let Some(job) = job {
             // SAFETY: see above; the pointee outlives this use.
             let f = unsafe { &*job };
-            run_tasks(inner, f, tasks);
+            run_tasks(inner, f, tasks, me);
         }
         inner.active.fetch_sub(1, Ordering::Release);
     }
