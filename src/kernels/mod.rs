@@ -27,12 +27,16 @@ pub use aarch64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool) -> Option<GemmChoice> {
+pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool, _fp32: bool) -> Option<GemmChoice> {
     None
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub fn dwconv_for(_isa: Isa, _signed: bool) -> Option<(dwconv::DwFn, &'static str, usize)> {
+pub fn dwconv_for(
+    _isa: Isa,
+    _signed: bool,
+    _fp32: bool,
+) -> Option<(dwconv::DwFn, &'static str, usize)> {
     None
 }
 

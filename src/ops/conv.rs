@@ -458,17 +458,15 @@ fn simd_conv(
     per_channel: bool,
     macs: u64,
 ) -> Option<Box<dyn Kernel>> {
-    if q.float_scales.is_some() {
-        // The GEMM micro-kernels requantize in fixed point only.
-        return None;
-    }
+    // ONNX Runtime numerics: the kernels' float epilogue (`kernels::requant`).
+    let fp32 = q.float_scales.is_some();
     let filter = op.input(1).ok()?;
     let w_bytes = filter.data.as_deref()?;
     let bias: Option<Vec<i32>> = match op.opt_input(2) {
         None => None,
         Some(b) => Some(super::util::const_i32(b.data.as_deref()?)),
     };
-    let choice = crate::kernels::gemm_for(isa, geom.out_c, signed)?;
+    let choice = crate::kernels::gemm_for(isa, geom.out_c, signed, fp32)?;
     let w: Vec<i32> = if signed {
         w_bytes.iter().map(|&b| b as i8 as i32).collect()
     } else {
@@ -505,7 +503,11 @@ fn simd_conv(
         format!("conv{}x{}_im2col", geom.filter_h, geom.filter_w)
     };
     Some(Box::new(ConvGemm {
-        name: format!("{shape}_{dtype}_{}__{isa}", choice.tile),
+        name: format!(
+            "{shape}_{dtype}_{}{}__{isa}",
+            choice.tile,
+            if fp32 { "_fp32rq" } else { "" }
+        ),
         geom: geom.clone(),
         packed,
         kernel: choice.kernel,

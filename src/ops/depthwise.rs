@@ -129,9 +129,9 @@ fn simd_depthwise(
     per_channel: bool,
     macs: u64,
 ) -> Option<Box<dyn Kernel>> {
-    // The SIMD kernels requantize in fixed point only (ONNX numerics run the scalar kernel).
+    // ONNX Runtime numerics: the kernels' float epilogue (`kernels::requant`).
+    let fp32 = q.float_scales.is_some();
     if multiplier != 1
-        || q.float_scales.is_some()
         || geom.filter_h != 3
         || geom.filter_w != 3
         || geom.dilation_h != 1
@@ -144,7 +144,7 @@ fn simd_depthwise(
         None => None,
         Some(b) => Some(super::util::const_i32(b.data.as_deref()?)),
     };
-    let (kernel, isa_name, bw) = crate::kernels::dwconv_for(isa, signed)?;
+    let (kernel, isa_name, bw) = crate::kernels::dwconv_for(isa, signed, fp32)?;
     let w: Vec<i32> = if signed {
         w_bytes.iter().map(|&b| b as i8 as i32).collect()
     } else {
@@ -156,7 +156,10 @@ fn simd_depthwise(
         (true, true) => "qi8_perchannel",
     };
     Some(Box::new(DepthwiseSimd {
-        name: format!("dwconv3x3_{dtype}_{bw}c__{isa_name}"),
+        name: format!(
+            "dwconv3x3_{dtype}_{bw}c{}__{isa_name}",
+            if fp32 { "_fp32rq" } else { "" }
+        ),
         packed: PackedDw::pack_layout(
             geom,
             &w,

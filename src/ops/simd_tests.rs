@@ -1,6 +1,7 @@
 //! Every SIMD kernel against the scalar reference, bit for bit, on every tier this CPU runs
 //! (`Isa::available()`), at 1 and 2 threads, over random shapes, strides, paddings, zero
-//! points, multipliers (shifts on both sides), activation clamps, uint8 and int8 per-channel.
+//! points, multipliers (shifts on both sides), activation clamps, uint8 and int8 per-channel,
+//! and both requantization modes (TFLite fixed point, ONNX Runtime float: `fp32rq` kernels).
 
 use proptest::prelude::*;
 
@@ -86,6 +87,8 @@ struct Case {
     out_scale: f32,
     act: Activation,
     with_bias: bool,
+    /// ONNX Runtime requantization (`RequantMode::OnnxRuntime`) instead of TFLite's.
+    onnx: bool,
     seed: u64,
 }
 
@@ -128,7 +131,7 @@ fn case(depthwise: bool) -> impl Strategy<Value = Case> {
             prop::collection::vec(1e-3f32..0.1, 80),
             1e-4f32..0.05,
         ),
-        (act(), any::<bool>(), any::<u64>()),
+        (act(), any::<bool>(), any::<u64>(), any::<bool>()),
     )
         .prop_map(move |(a, b, z, s, r)| {
             let signed = a.0;
@@ -152,6 +155,7 @@ fn case(depthwise: bool) -> impl Strategy<Value = Case> {
                 out_scale: s.2,
                 act: r.0,
                 with_bias: r.1,
+                onnx: r.3,
                 seed: r.2,
             }
         })
@@ -261,7 +265,11 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
         dilation_h: 1,
         dilation_w: 1,
         activation: c.act,
-        requant: Default::default(),
+        requant: if c.onnx {
+            crate::model::RequantMode::OnnxRuntime
+        } else {
+            crate::model::RequantMode::Tflite
+        },
     };
     let kind = if depthwise {
         OpKind::DepthwiseConv2D {
@@ -318,7 +326,7 @@ fn conv_simd_matches_scalar_wide() {
     .into_iter()
     .enumerate()
     {
-        for signed in [false, true] {
+        for (signed, onnx) in [(false, false), (true, false), (false, true), (true, true)] {
             let c = Case {
                 signed,
                 per_channel: signed,
@@ -340,6 +348,7 @@ fn conv_simd_matches_scalar_wide() {
                 out_scale: 0.03,
                 act: Activation::Relu6,
                 with_bias: true,
+                onnx,
                 seed: 77 + i as u64,
             };
             let g = graph(&c, false).expect("valid");
@@ -399,5 +408,42 @@ proptest! {
         let zps = if signed { zi } else { zu };
         let g = add_graph(signed, len, scales, zps, act, seed);
         check_all_tiers(&g, &bytes(seed, len))?;
+    }
+}
+
+/// ONNX Runtime requantization selects the `fp32rq` SIMD kernels (not the scalar fallback
+/// they used before) for both conv shapes and depthwise, and they match the reference.
+#[test]
+fn onnx_requant_mode_runs_fp32rq_simd_kernels() {
+    for (depthwise, k) in [(false, 1), (false, 3), (true, 3)] {
+        let c = Case {
+            signed: true,
+            per_channel: true,
+            batches: 1,
+            in_h: 5,
+            in_w: 6,
+            in_c: 24,
+            out_c: 24,
+            k,
+            stride: 1,
+            same: true,
+            in_zp: -7,
+            w_zp: 0,
+            out_zp: 3,
+            in_scale: 0.02,
+            w_scales: (0..80).map(|j| 0.001 + 0.0003 * (j % 11) as f32).collect(),
+            out_scale: 0.01,
+            act: Activation::None,
+            with_bias: true,
+            onnx: true,
+            seed: 5 + k as u64,
+        };
+        let g = graph(&c, depthwise).expect("valid");
+        let input = bytes(c.seed, g.tensors[0].num_elements());
+        for isa in Isa::available().into_iter().filter(|&i| i != Isa::Scalar) {
+            let (name, _) = run_tier(&g, isa, &input, 1);
+            assert!(name.contains("_fp32rq__"), "{isa}: {name}");
+        }
+        check_all_tiers(&g, &input).expect("bit exact");
     }
 }

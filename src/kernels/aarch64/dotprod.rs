@@ -38,7 +38,8 @@ macro_rules! sdot {
     };
 }
 
-/// `conv_gemm_q{u8,i8}_4x16__dotprod`: 4 rows x 16 columns per tile, `Sdot` packed weights
+/// `conv_gemm_q{u8,i8}_4x16[_fp32rq]__dotprod` (`FP`: ONNX Runtime float requantization,
+/// `p.requant.scale` is `Some`): 4 rows x 16 columns per tile, `Sdot` packed weights
 /// (the `Vnni` layout `[kp/4][16][4]`), activations fed as `a ^ 0x80` (s8, see
 /// `kernels::gemm`): uint8 bytes are flipped, int8 bytes are used as they are.
 ///
@@ -48,7 +49,7 @@ macro_rules! sdot {
 /// Reads: A rows exactly `kp` bytes (tail tiles repeat the last row); packed B `kp * 16`
 /// bytes per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool>(
+unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
@@ -115,17 +116,19 @@ unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool>(
                 k += 4;
             }
             // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED>(p, t, &acc, &rowterm, m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb) };
         }
         m += MR;
     }
 }
 
-/// The dotprod GEMM micro-kernel (`Sdot` format, `nr = 16`) and its tile name.
-pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
-    if signed {
-        (gemm_sdot::<4, false, true>, "4x16")
-    } else {
-        (gemm_sdot::<4, true, false>, "4x16")
+/// The dotprod GEMM micro-kernel (`Sdot` format, `nr = 16`) and its tile name (`fp32`: ONNX
+/// Runtime float requantization).
+pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (signed, fp32) {
+        (true, false) => (gemm_sdot::<4, false, true, false>, "4x16"),
+        (false, false) => (gemm_sdot::<4, true, false, false>, "4x16"),
+        (true, true) => (gemm_sdot::<4, false, true, true>, "4x16"),
+        (false, true) => (gemm_sdot::<4, true, false, true>, "4x16"),
     }
 }

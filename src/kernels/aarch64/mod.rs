@@ -24,11 +24,12 @@ pub struct GemmChoice {
     pub tile: &'static str,
 }
 
-/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations).
-pub fn gemm_for(isa: Isa, _n: usize, signed: bool) -> Option<GemmChoice> {
+/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations;
+/// `fp32`: ONNX Runtime float requantization, the packed `Requant` must carry `scale`).
+pub fn gemm_for(isa: Isa, _n: usize, signed: bool, fp32: bool) -> Option<GemmChoice> {
     match isa {
         Isa::Neon => {
-            let (kernel, tile) = neon::gemm_kernel(signed);
+            let (kernel, tile) = neon::gemm_kernel(signed, fp32);
             Some(GemmChoice {
                 format: PackFormat::Mla,
                 nr: 16,
@@ -37,7 +38,7 @@ pub fn gemm_for(isa: Isa, _n: usize, signed: bool) -> Option<GemmChoice> {
             })
         }
         Isa::Dotprod => {
-            let (kernel, tile) = dotprod::gemm_kernel(signed);
+            let (kernel, tile) = dotprod::gemm_kernel(signed, fp32);
             Some(GemmChoice {
                 format: PackFormat::Sdot,
                 nr: 16,
@@ -50,10 +51,10 @@ pub fn gemm_for(isa: Isa, _n: usize, signed: bool) -> Option<GemmChoice> {
 }
 
 /// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`,
-/// `DwLayout::Taps`).
-pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)> {
+/// `DwLayout::Taps`); `fp32` as in [`gemm_for`].
+pub fn dwconv_for(isa: Isa, signed: bool, fp32: bool) -> Option<(DwFn, &'static str, usize)> {
     match isa {
-        Isa::Neon | Isa::Dotprod => Some((neon::dwconv_kernel(signed), "neon", 16)),
+        Isa::Neon | Isa::Dotprod => Some((neon::dwconv_kernel(signed, fp32), "neon", 16)),
         _ => None,
     }
 }

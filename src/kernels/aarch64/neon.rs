@@ -71,6 +71,47 @@ pub(crate) unsafe fn requant4(x: int32x4_t, rq: &Requant, col: usize) -> int32x4
     )
 }
 
+/// ONNX Runtime's float requantization of 4 accumulators (`kernels::requant`): `f32(x) *
+/// scale` (`scvtf` and `fmul` round to nearest even under the default FPCR), clamp to the
+/// activation range minus the zero point, `fcvtns` (round half to even), plus the zero point.
+///
+/// # Safety
+/// NEON; `rq.scale` is `Some` with at least `col + 4` entries.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn requant4_fp(x: int32x4_t, rq: &Requant, col: usize) -> int32x4_t {
+    debug_assert!(rq.scale.as_ref().is_some_and(|s| s.len() >= col + 4));
+    let scale = rq.scale.as_deref().unwrap_or_default();
+    // SAFETY: `col + 4` scales (caller contract).
+    let s = unsafe { vld1q_f32(scale.as_ptr().add(col)) };
+    let (lo, hi) = rq.float_bounds();
+    let v = vmulq_f32(vcvtq_f32_s32(x), s);
+    let v = vminq_f32(vmaxq_f32(v, vdupq_n_f32(lo)), vdupq_n_f32(hi));
+    vaddq_s32(vcvtnq_s32_f32(v), vdupq_n_s32(rq.out_zp))
+}
+
+/// [`requant4_fp`] (`FP`, ONNX Runtime numerics) or [`requant4`] (TFLite fixed point), chosen
+/// at compile time so the fixed-point kernels are unchanged.
+///
+/// # Safety
+/// As the chosen function.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn requant4_mode<const FP: bool>(
+    x: int32x4_t,
+    rq: &Requant,
+    col: usize,
+) -> int32x4_t {
+    // SAFETY: caller contract.
+    unsafe {
+        if FP {
+            requant4_fp(x, rq, col)
+        } else {
+            requant4(x, rq, col)
+        }
+    }
+}
+
 /// Narrow four vectors of clamped values (16 lanes in order) to 16 bytes.
 #[inline]
 #[target_feature(enable = "neon")]
@@ -104,13 +145,15 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, v: uint8x16_t, cnt: usize) {
     }
 }
 
-/// Bias, row term, requantization and store of an `MR x 16` tile of accumulators.
+/// Bias, row term, requantization (`FP`: ONNX Runtime's float form) and store of an
+/// `MR x 16` tile of accumulators.
 ///
 /// # Safety
-/// NEON; rows `m..m + mr` of C exist; block `nb` is a block of `p` (`nr = 16`).
+/// NEON; rows `m..m + mr` of C exist; block `nb` is a block of `p` (`nr = 16`);
+/// `p.requant.scale` is `Some` if `FP`.
 #[inline]
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
+pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
     acc: &[[int32x4_t; 4]; MR],
@@ -128,7 +171,7 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
         let rt = vdupq_n_s32(rowterm[r]);
         // SAFETY: requant arrays are padded to `n_blocks * 16`.
         let y: [int32x4_t; 4] = std::array::from_fn(|j| unsafe {
-            requant4(
+            requant4_mode::<FP>(
                 vaddq_s32(vaddq_s32(acc[r][j], cb[j]), rt),
                 &p.requant,
                 col + 4 * j,
@@ -145,7 +188,8 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
     }
 }
 
-/// `conv_gemm_q{u8,i8}_4x16__neon`: 4 rows x 16 columns per tile, `Mla` packed weights.
+/// `conv_gemm_q{u8,i8}_4x16[_fp32rq]__neon`: 4 rows x 16 columns per tile, `Mla` packed
+/// weights; `FP`: ONNX Runtime float requantization (`p.requant.scale` is `Some`).
 ///
 /// Per 8 k: each row's 8 activation bytes are widened to i16 (int8 ones flipped to `x + 128`
 /// first, see `kernels::gemm`), and every k multiplies the 16-column i16 weight row by one
@@ -154,7 +198,7 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
 /// Reads: A rows exactly `kp` bytes (8- then 4-byte groups; tail tiles repeat the last row);
 /// packed B `kp * 16` i16 per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "neon")]
-unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool>(
+unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
@@ -209,22 +253,25 @@ unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool>(
                 step!(a, 0 1 2 3);
             }
             // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED>(p, t, &acc, &[0; MR], m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
         }
         m += MR;
     }
 }
 
-/// The NEON GEMM micro-kernel (`Mla` format, `nr = 16`) and its tile name.
-pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
-    if signed {
-        (gemm_mla::<4, true, true>, "4x16")
-    } else {
-        (gemm_mla::<4, false, false>, "4x16")
+/// The NEON GEMM micro-kernel (`Mla` format, `nr = 16`) and its tile name (`fp32`: ONNX
+/// Runtime float requantization).
+pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (signed, fp32) {
+        (true, false) => (gemm_mla::<4, true, true, false>, "4x16"),
+        (false, false) => (gemm_mla::<4, false, false, false>, "4x16"),
+        (true, true) => (gemm_mla::<4, true, true, true>, "4x16"),
+        (false, true) => (gemm_mla::<4, false, false, true>, "4x16"),
     }
 }
 
-/// `dwconv3x3_q{u8,i8}__neon`: depthwise 3x3 (any stride / padding, multiplier 1) over output
+/// `dwconv3x3_q{u8,i8}[_fp32rq]__neon` (`FP`: ONNX Runtime float requantization,
+/// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1) over output
 /// rows `rows.row_begin..row_end`, 16 channels per step: each tap's 16 input bytes are widened
 /// to i16 and multiplied with `smlal`/`smlal2` against `DwLayout::Taps` weights.
 ///
@@ -232,7 +279,7 @@ pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
 /// (the input zero point, padded to whole blocks); the channel tail block is copied to a
 /// local buffer first (no over-read). Writes exactly `channels` bytes per output pixel.
 #[target_feature(enable = "neon")]
-unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
     const BW: usize = 16;
     debug_assert_eq!(p.bw, BW);
     let g = &p.geom;
@@ -283,8 +330,9 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
                         acc[2] = vmlal_s16(acc[2], vget_low_s16(hi), vget_low_s16(w1));
                         acc[3] = vmlal_high_s16(acc[3], hi, w1);
                     }
-                    let y: [int32x4_t; 4] =
-                        std::array::from_fn(|j| requant4(acc[j], &p.requant, off + 4 * j));
+                    let y: [int32x4_t; 4] = std::array::from_fn(|j| {
+                        requant4_mode::<FP>(acc[j], &p.requant, off + 4 * j)
+                    });
                     store_bytes(out.add(off), narrow16::<SIGNED>(y), BW.min(c - off));
                 }
             };
@@ -320,11 +368,13 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
     }
 }
 
-pub(crate) fn dwconv_kernel(signed: bool) -> crate::kernels::dwconv::DwFn {
-    if signed {
-        dwconv3x3::<true>
-    } else {
-        dwconv3x3::<false>
+/// The NEON depthwise kernel (`fp32`: ONNX Runtime float requantization).
+pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> crate::kernels::dwconv::DwFn {
+    match (signed, fp32) {
+        (true, false) => dwconv3x3::<true, false>,
+        (false, false) => dwconv3x3::<false, false>,
+        (true, true) => dwconv3x3::<true, true>,
+        (false, true) => dwconv3x3::<false, true>,
     }
 }
 

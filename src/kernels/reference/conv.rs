@@ -187,8 +187,8 @@ pub struct QuantParams {
     pub act_min: i32,
     pub act_max: i32,
     /// `Some` for ONNX Runtime numerics ([`crate::model::RequantMode::OnnxRuntime`]): one float
-    /// scale per output channel replaces `multipliers`/`shifts`. SIMD GEMM kernels only take
-    /// the fixed-point form; ops with float scales run the scalar kernels.
+    /// scale per output channel replaces `multipliers`/`shifts`. SIMD kernels reproduce it
+    /// with their `fp32rq` epilogue (`kernels::requant`).
     pub float_scales: Option<Vec<f32>>,
 }
 

@@ -87,6 +87,47 @@ pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
     )
 }
 
+/// ONNX Runtime's float requantization of 8 accumulators (`kernels::requant`): `f32(x) *
+/// scale`, clamp to the activation range minus the zero point, `cvtps2dq` (round half to
+/// even under the default MXCSR, which Rust code never changes), plus the zero point.
+///
+/// # Safety
+/// AVX2; `rq.scale` is `Some` with at least `col + 8` entries.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn requant8_fp(x: __m256i, rq: &Requant, col: usize) -> __m256i {
+    debug_assert!(rq.scale.as_ref().is_some_and(|s| s.len() >= col + 8));
+    let scale = rq.scale.as_deref().unwrap_or_default();
+    // SAFETY: `col + 8` scales (caller contract).
+    let s = unsafe { _mm256_loadu_ps(scale.as_ptr().add(col)) };
+    let (lo, hi) = rq.float_bounds();
+    let v = _mm256_mul_ps(_mm256_cvtepi32_ps(x), s);
+    let v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+    _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(rq.out_zp))
+}
+
+/// [`requant8_fp`] (`FP`, ONNX Runtime numerics) or [`requant8`] (TFLite fixed point), chosen
+/// at compile time so the fixed-point kernels are unchanged.
+///
+/// # Safety
+/// As the chosen function.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn requant8_mode<const FP: bool>(
+    x: __m256i,
+    rq: &Requant,
+    col: usize,
+) -> __m256i {
+    // SAFETY: caller contract.
+    unsafe {
+        if FP {
+            requant8_fp(x, rq, col)
+        } else {
+            requant8(x, rq, col)
+        }
+    }
+}
+
 /// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), rsh)` on 8 lanes, with
 /// `rmask = (1 << rsh) - 1` and `rthr = rmask >> 1` (see `kernels::requant`; `mult >= 0`).
 #[inline]
@@ -147,12 +188,13 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, v: __m128i, cnt: usize) {
     }
 }
 
-/// `conv_gemm_q{u8,i8}_4x16__avx2`: 4 rows x 16 columns per tile, `Madd` packed weights.
+/// `conv_gemm_q{u8,i8}_4x16[_fp32rq]__avx2`: 4 rows x 16 columns per tile, `Madd` packed
+/// weights; `FP`: ONNX Runtime float requantization (`p.requant.scale` is `Some`).
 ///
 /// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
 /// packed B `kp * 16` i16 per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "avx2")]
-unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool>(
+unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
@@ -200,19 +242,21 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool>(
                 bp = unsafe { bp.add(NR * 4) };
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED>(p, t, &acc, &[0; MR], m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
         }
         m += MR;
     }
 }
 
-/// Bias, row term, requantization and store of an `MR x 16` tile of ymm accumulators.
+/// Bias, row term, requantization (`FP`: ONNX Runtime's float form) and store of an
+/// `MR x 16` tile of ymm accumulators.
 ///
 /// # Safety
-/// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`.
+/// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`; `p.requant.scale` is
+/// `Some` if `FP`.
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
+pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
     acc: &[[__m256i; 2]; MR],
@@ -240,8 +284,8 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
         // SAFETY: requant arrays are padded to `n_blocks * 16`.
         let (y0, y1) = unsafe {
             (
-                requant8(x0, &p.requant, col),
-                requant8(x1, &p.requant, col + 8),
+                requant8_mode::<FP>(x0, &p.requant, col),
+                requant8_mode::<FP>(x1, &p.requant, col + 8),
             )
         };
         // SAFETY: `cnt` bytes of row `m + r` from column `col` are inside C.
@@ -255,12 +299,14 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool>(
     }
 }
 
-/// The AVX2 GEMM micro-kernel (`nr = 16`) and its tile name.
-pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
-    if signed {
-        (gemm_madd::<4, true, true>, "4x16")
-    } else {
-        (gemm_madd::<4, false, false>, "4x16")
+/// The AVX2 GEMM micro-kernel (`nr = 16`) and its tile name (`fp32`: ONNX Runtime float
+/// requantization).
+pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (signed, fp32) {
+        (true, false) => (gemm_madd::<4, true, true, false>, "4x16"),
+        (false, false) => (gemm_madd::<4, false, false, false>, "4x16"),
+        (true, true) => (gemm_madd::<4, true, true, true>, "4x16"),
+        (false, true) => (gemm_madd::<4, false, false, true>, "4x16"),
     }
 }
 
@@ -283,7 +329,11 @@ impl DwBlock16<'_> {
     /// AVX2; as stated above.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn pixel<const SIGNED: bool>(&self, taps: &[*const u8; 9], out: *mut u8) {
+    unsafe fn pixel<const SIGNED: bool, const FP: bool>(
+        &self,
+        taps: &[*const u8; 9],
+        out: *mut u8,
+    ) {
         let widen = |ptr: *const u8| -> __m256i {
             // SAFETY: 16 readable bytes (caller contract).
             let v = unsafe { _mm_loadu_si128(ptr.cast()) };
@@ -314,8 +364,8 @@ impl DwBlock16<'_> {
         }
         // SAFETY: the requant arrays cover whole blocks; `out` has `cnt` writable bytes.
         unsafe {
-            let ylo = requant8(lo, &self.p.requant, self.off);
-            let yhi = requant8(hi, &self.p.requant, self.off + 8);
+            let ylo = requant8_mode::<FP>(lo, &self.p.requant, self.off);
+            let yhi = requant8_mode::<FP>(hi, &self.p.requant, self.off + 8);
             // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
             let w16 = _mm256_packs_epi32(ylo, yhi);
             let b8 = if SIGNED {
@@ -329,7 +379,8 @@ impl DwBlock16<'_> {
     }
 }
 
-/// `dwconv3x3_q{u8,i8}_16c__avx2`: depthwise 3x3 (any stride / padding, multiplier 1) over
+/// `dwconv3x3_q{u8,i8}_16c[_fp32rq]__avx2` (`FP`: ONNX Runtime float requantization,
+/// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1) over
 /// output rows `rows.row_begin..row_end`, 16 channels per block, tap pairs multiplied with
 /// `vpmaddwd` against `PackedDw` weights.
 ///
@@ -340,7 +391,7 @@ impl DwBlock16<'_> {
 /// Reads: 16 bytes per tap and block; on the channel tail block each tap's valid bytes are
 /// copied to a local buffer first (no over-read). Writes exactly `channels` bytes per pixel.
 #[target_feature(enable = "avx2")]
-unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
     let cblocks = c.div_ceil(16);
@@ -398,7 +449,7 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
                 let out = unsafe { out_row.add(ox * c + off) };
                 if k.cnt == 16 {
                     // SAFETY: whole blocks: 16 readable bytes per tap (input or zp row).
-                    unsafe { k.pixel::<SIGNED>(&taps, out) };
+                    unsafe { k.pixel::<SIGNED, FP>(&taps, out) };
                 } else {
                     // The tail block: copy each input tap's `cnt` bytes so the 16-byte loads
                     // stay inside `tail` (zp-row taps are padded already).
@@ -412,18 +463,20 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
                         }
                     }
                     // SAFETY: every source has 16 readable bytes now.
-                    unsafe { k.pixel::<SIGNED>(&src, out) };
+                    unsafe { k.pixel::<SIGNED, FP>(&src, out) };
                 }
             }
         }
     }
 }
 
-pub(crate) fn dwconv_kernel(signed: bool) -> crate::kernels::dwconv::DwFn {
-    if signed {
-        dwconv3x3::<true>
-    } else {
-        dwconv3x3::<false>
+/// The AVX2 depthwise kernel (`fp32`: ONNX Runtime float requantization).
+pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> crate::kernels::dwconv::DwFn {
+    match (signed, fp32) {
+        (true, false) => dwconv3x3::<true, false>,
+        (false, false) => dwconv3x3::<false, false>,
+        (true, true) => dwconv3x3::<true, true>,
+        (false, true) => dwconv3x3::<false, true>,
     }
 }
 

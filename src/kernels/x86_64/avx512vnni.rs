@@ -52,18 +52,50 @@ unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
     )
 }
 
-/// `conv_gemm_q{u8,i8}_{MR}x{16*NV}__avx512vnni`: MR rows x 16*NV columns per tile.
+/// `f32(x) * scale`, clamped to `[lo, hi]`, rounded half to even (`vcvtps2dq` under the
+/// default MXCSR), plus `zp`: ONNX Runtime's requantization (`kernels::requant`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+fn requant16_fp(x: __m512i, scale: __m512, lo: __m512, hi: __m512, zp: __m512i) -> __m512i {
+    let v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), scale);
+    let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    _mm512_add_epi32(_mm512_cvtps_epi32(v), zp)
+}
+
+/// The float scales of columns `col..col + 16` (zeros when `rq` has none: fixed-point
+/// kernels never read them).
+///
+/// # Safety
+/// AVX-512; if `rq.scale` is `Some` it holds at least `col + 16` entries.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn load_scale16(rq: &Requant, col: usize) -> __m512 {
+    match &rq.scale {
+        // SAFETY: caller contract.
+        Some(s) => unsafe { _mm512_loadu_ps(s.as_ptr().add(col)) },
+        None => _mm512_setzero_ps(),
+    }
+}
+
+/// `conv_gemm_q{u8,i8}_{MR}x{16*NV}[_fp32rq]__avx512vnni`: MR rows x 16*NV columns per tile;
+/// `FP`: ONNX Runtime float requantization (`p.requant.scale` is `Some`).
 ///
 /// Reads: A rows `kp` bytes each in 4-byte groups (no over-read; rows past `rows` are not
 /// read: tail tiles repeat the last row and discard it); packed B `kp * nr` bytes per block.
 /// Writes: exactly `min(nr, n - col)` bytes per row and block (masked stores).
 #[allow(clippy::needless_range_loop)] // register-tile indexing, fully unrolled
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm, t: &GemmRows) {
+unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
     let nr = 16 * NV;
     debug_assert_eq!(p.nr, nr);
     let kp4 = p.kp / 4;
     let flip = _mm512_set1_epi32(0x8080_8080u32 as i32);
+    let (flo, fhi) = p.requant.float_bounds();
+    let (flo, fhi) = (_mm512_set1_ps(flo), _mm512_set1_ps(fhi));
+    let zp = _mm512_set1_epi32(p.requant.out_zp);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -109,6 +141,12 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm
                 let mask: u16 = ((1u32 << cnt) - 1) as u16;
                 // SAFETY: col_bias is padded to `n_blocks * nr`.
                 let cb = unsafe { _mm512_loadu_si512(p.col_bias.as_ptr().add(col).cast()) };
+                // SAFETY: scales (when present) are padded like the other requant arrays.
+                let scale = if FP {
+                    unsafe { load_scale16(&p.requant, col) }
+                } else {
+                    _mm512_setzero_ps()
+                };
                 for r in 0..MR {
                     if r >= mr {
                         break;
@@ -117,8 +155,12 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm
                         _mm512_add_epi32(acc[r][v], cb),
                         _mm512_set1_epi32(rowterm[r]),
                     );
-                    // SAFETY: see `requant16`.
-                    let y = unsafe { requant16(x, &p.requant, col) };
+                    let y = if FP {
+                        requant16_fp(x, scale, flo, fhi, zp)
+                    } else {
+                        // SAFETY: see `requant16`.
+                        unsafe { requant16(x, &p.requant, col) }
+                    };
                     let bytes = _mm512_cvtepi32_epi8(y);
                     // SAFETY: masked store of `cnt` bytes inside row `m + r` of C.
                     unsafe {
@@ -135,17 +177,26 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool>(p: &PackedGemm
     }
 }
 
-/// The micro-kernel for `nv` zmm columns (1..=4) and the tile name (`MRxNR`).
-pub(crate) fn gemm_kernel(nv: usize, signed: bool) -> (GemmFn, &'static str) {
-    match (nv, signed) {
-        (1, false) => (gemm::<12, 1, false>, "12x16"),
-        (2, false) => (gemm::<8, 2, false>, "8x32"),
-        (3, false) => (gemm::<8, 3, false>, "8x48"),
-        (_, false) => (gemm::<6, 4, false>, "6x64"),
-        (1, true) => (gemm::<12, 1, true>, "12x16"),
-        (2, true) => (gemm::<8, 2, true>, "8x32"),
-        (3, true) => (gemm::<8, 3, true>, "8x48"),
-        (_, true) => (gemm::<6, 4, true>, "6x64"),
+/// The micro-kernel for `nv` zmm columns (1..=4) and the tile name (`MRxNR`); `fp32`: ONNX
+/// Runtime float requantization.
+pub(crate) fn gemm_kernel(nv: usize, signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (fp32, nv, signed) {
+        (false, 1, false) => (gemm::<12, 1, false, false>, "12x16"),
+        (false, 2, false) => (gemm::<8, 2, false, false>, "8x32"),
+        (false, 3, false) => (gemm::<8, 3, false, false>, "8x48"),
+        (false, _, false) => (gemm::<6, 4, false, false>, "6x64"),
+        (false, 1, true) => (gemm::<12, 1, true, false>, "12x16"),
+        (false, 2, true) => (gemm::<8, 2, true, false>, "8x32"),
+        (false, 3, true) => (gemm::<8, 3, true, false>, "8x48"),
+        (false, _, true) => (gemm::<6, 4, true, false>, "6x64"),
+        (true, 1, false) => (gemm::<12, 1, false, true>, "12x16"),
+        (true, 2, false) => (gemm::<8, 2, false, true>, "8x32"),
+        (true, 3, false) => (gemm::<8, 3, false, true>, "8x48"),
+        (true, _, false) => (gemm::<6, 4, false, true>, "6x64"),
+        (true, 1, true) => (gemm::<12, 1, true, true>, "12x16"),
+        (true, 2, true) => (gemm::<8, 2, true, true>, "8x32"),
+        (true, 3, true) => (gemm::<8, 3, true, true>, "8x48"),
+        (true, _, true) => (gemm::<6, 4, true, true>, "6x64"),
     }
 }
 
@@ -218,6 +269,11 @@ struct DwBlock32 {
     w: [__m512i; 10],
     bias: [__m512i; 2],
     rq: [Rq16; 2],
+    /// Float scales of the two halves (ONNX Runtime numerics; zeros in fixed point).
+    fs: [__m512; 2],
+    /// Float clamp bounds `act_min/max - out_zp` (`Requant::float_bounds`).
+    flo: __m512,
+    fhi: __m512,
     zp: __m512i,
     act_min: __m512i,
     act_max: __m512i,
@@ -246,6 +302,12 @@ impl DwBlock32 {
                     Rq16::load(&p.requant, off),
                     Rq16::load(&p.requant, off + 16),
                 ],
+                fs: [
+                    load_scale16(&p.requant, off),
+                    load_scale16(&p.requant, off + 16),
+                ],
+                flo: _mm512_set1_ps(p.requant.float_bounds().0),
+                fhi: _mm512_set1_ps(p.requant.float_bounds().1),
                 zp: _mm512_set1_epi32(p.requant.out_zp),
                 // 8-bit activation ranges fit i16 (see `pixel`).
                 act_min: _mm512_set1_epi16(p.requant.act_min.clamp(-32768, 32767) as i16),
@@ -266,7 +328,11 @@ impl DwBlock32 {
     /// writable.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn pixel<const SIGNED: bool>(&self, taps: &[*const u8; 9], out: *mut u8) {
+    unsafe fn pixel<const SIGNED: bool, const FP: bool>(
+        &self,
+        taps: &[*const u8; 9],
+        out: *mut u8,
+    ) {
         let widen = |ptr: *const u8| -> __m512i {
             // SAFETY: masked load of the readable channels (caller contract).
             let v = unsafe { _mm256_maskz_loadu_epi8(self.mask, ptr.cast()) };
@@ -288,8 +354,14 @@ impl DwBlock32 {
             lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), self.w[2 * pair]);
             hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), self.w[2 * pair + 1]);
         }
-        let ylo = self.rq[0].apply(lo, self.zp);
-        let yhi = self.rq[1].apply(hi, self.zp);
+        let (ylo, yhi) = if FP {
+            (
+                requant16_fp(lo, self.fs[0], self.flo, self.fhi, self.zp),
+                requant16_fp(hi, self.fs[1], self.flo, self.fhi, self.zp),
+            )
+        } else {
+            (self.rq[0].apply(lo, self.zp), self.rq[1].apply(hi, self.zp))
+        };
         // Lane order -> channel order; saturating to i16 before clamping to the activation
         // range (inside i16) gives the same result as clamping the i32 values.
         let y = _mm512_packs_epi32(ylo, yhi);
@@ -301,7 +373,8 @@ impl DwBlock32 {
     }
 }
 
-/// `dwconv3x3_q{u8,i8}_32c__avx512vnni`: depthwise 3x3 (any stride / padding, multiplier 1)
+/// `dwconv3x3_q{u8,i8}_32c[_fp32rq]__avx512vnni` (`FP`: ONNX Runtime float requantization,
+/// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1)
 /// over output rows `rows.row_begin..row_end`, 32 channels per block (`PackedDw` with `bw =
 /// 32`), tap pairs multiplied with `vpdpwssd`.
 ///
@@ -313,7 +386,7 @@ impl DwBlock32 {
 /// Reads: per tap and block the valid channels only (masked loads, no over-read). Writes
 /// exactly `channels` bytes per pixel (masked store on the tail).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
+unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
     let cblocks = c.div_ceil(32);
@@ -357,17 +430,19 @@ unsafe fn dwconv3x3<const SIGNED: bool>(p: &PackedDw, t: &DwRows) {
                 };
                 // SAFETY: every tap points at `cnt` readable channels of an input pixel or of
                 // the zp row; the output pixel (b, oy, ox) has them writable.
-                unsafe { k.pixel::<SIGNED>(&taps, out_row.add(ox * c + off)) };
+                unsafe { k.pixel::<SIGNED, FP>(&taps, out_row.add(ox * c + off)) };
             }
         }
     }
 }
 
-pub(crate) fn dwconv_kernel(signed: bool) -> DwFn {
-    if signed {
-        dwconv3x3::<true>
-    } else {
-        dwconv3x3::<false>
+/// The AVX-512 depthwise kernel (`fp32`: ONNX Runtime float requantization).
+pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> DwFn {
+    match (signed, fp32) {
+        (true, false) => dwconv3x3::<true, false>,
+        (false, false) => dwconv3x3::<false, false>,
+        (true, true) => dwconv3x3::<true, true>,
+        (false, true) => dwconv3x3::<false, true>,
     }
 }
 

@@ -7,13 +7,17 @@ use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 
 use super::avx2::{epilogue16, row_sum_u8};
 
-/// `conv_gemm_q{u8,i8}_6x16__avxvnni`: 6 rows x 16 columns per tile, `Vnni` packed weights
-/// with `nr = 16`.
+/// `conv_gemm_q{u8,i8}_6x16[_fp32rq]__avxvnni`: 6 rows x 16 columns per tile, `Vnni` packed
+/// weights with `nr = 16`; `FP`: ONNX Runtime float requantization (`p.requant.scale` is
+/// `Some`).
 ///
 /// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
 /// packed B `kp * 16` bytes per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "avx2,fma,avxvnni")]
-unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool>(p: &PackedGemm, t: &GemmRows) {
+unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
     const NR: usize = 16;
     debug_assert_eq!(p.nr, NR);
     let kp4 = p.kp / 4;
@@ -65,17 +69,19 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool>(p: &PackedG
                 *ap = unsafe { ap.sub(p.kp) };
             }
             // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED>(p, t, &acc, &rowterm, m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb) };
         }
         m += MR;
     }
 }
 
-/// The AVX-VNNI GEMM micro-kernel (`Vnni` format, `nr = 16`) and its tile name.
-pub(crate) fn gemm_kernel(signed: bool) -> (GemmFn, &'static str) {
-    if signed {
-        (gemm::<6, true, true>, "6x16")
-    } else {
-        (gemm::<6, false, false>, "6x16")
+/// The AVX-VNNI GEMM micro-kernel (`Vnni` format, `nr = 16`) and its tile name (`fp32`:
+/// ONNX Runtime float requantization).
+pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (signed, fp32) {
+        (true, false) => (gemm::<6, true, true, false>, "6x16"),
+        (false, false) => (gemm::<6, false, false, false>, "6x16"),
+        (true, true) => (gemm::<6, true, true, true>, "6x16"),
+        (false, true) => (gemm::<6, false, false, true>, "6x16"),
     }
 }

@@ -20,11 +20,12 @@ pub struct GemmChoice {
     pub tile: &'static str,
 }
 
-/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations).
-pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
+/// The GEMM micro-kernel of `isa` for `n` output channels (`signed`: int8 activations;
+/// `fp32`: ONNX Runtime float requantization, the packed `Requant` must carry `scale`).
+pub fn gemm_for(isa: Isa, n: usize, signed: bool, fp32: bool) -> Option<GemmChoice> {
     match isa {
         Isa::Avx2 => {
-            let (kernel, tile) = avx2::gemm_kernel(signed);
+            let (kernel, tile) = avx2::gemm_kernel(signed, fp32);
             Some(GemmChoice {
                 format: PackFormat::Madd,
                 nr: 16,
@@ -33,7 +34,7 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
             })
         }
         Isa::AvxVnni => {
-            let (kernel, tile) = avxvnni::gemm_kernel(signed);
+            let (kernel, tile) = avxvnni::gemm_kernel(signed, fp32);
             Some(GemmChoice {
                 format: PackFormat::Vnni,
                 nr: 16,
@@ -43,7 +44,7 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
         }
         Isa::Avx512Vnni => {
             let nv = choose_nv(n, 16, 4);
-            let (kernel, tile) = avx512vnni::gemm_kernel(nv, signed);
+            let (kernel, tile) = avx512vnni::gemm_kernel(nv, signed, fp32);
             Some(GemmChoice {
                 format: PackFormat::Vnni,
                 nr: 16 * nv,
@@ -55,11 +56,12 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool) -> Option<GemmChoice> {
     }
 }
 
-/// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`).
-pub fn dwconv_for(isa: Isa, signed: bool) -> Option<(DwFn, &'static str, usize)> {
+/// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`);
+/// `fp32` as in [`gemm_for`].
+pub fn dwconv_for(isa: Isa, signed: bool, fp32: bool) -> Option<(DwFn, &'static str, usize)> {
     match isa {
-        Isa::Avx2 | Isa::AvxVnni => Some((avx2::dwconv_kernel(signed), "avx2", 16)),
-        Isa::Avx512Vnni => Some((avx512vnni::dwconv_kernel(signed), "avx512vnni", 32)),
+        Isa::Avx2 | Isa::AvxVnni => Some((avx2::dwconv_kernel(signed, fp32), "avx2", 16)),
+        Isa::Avx512Vnni => Some((avx512vnni::dwconv_kernel(signed, fp32), "avx512vnni", 32)),
         _ => None,
     }
 }

@@ -1,4 +1,5 @@
-//! Loader errors on hand-built ONNX models: unsupported ops are named, broken files are
+//! Loader errors on hand-built ONNX models: unsupported ops and unsupported uses of supported
+//! ops (grouped conv, broadcasting Add, NCHW reshape) are named, broken files are
 //! reported, never panic.
 
 use super::*;
@@ -148,4 +149,115 @@ fn reading_a_missing_value_names_it() {
     let m = model(&[node("Relu", "r", &["nope"], &["y"])], ("x", &[1, 4]), "y");
     let e = load_err(&m);
     assert!(e.contains("'nope'") && e.contains("node 'r' (Relu)"), "{e}");
+}
+
+/// `TensorProto` initializer: `dims`, data type, `raw_data` (little-endian values).
+fn initializer(name: &str, dims: &[u64], data_type: u64, raw: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    for &d in dims {
+        key(1, 0, &mut t);
+        varint(d, &mut t);
+    }
+    key(2, 0, &mut t);
+    varint(data_type, &mut t);
+    bytes_field(8, name.as_bytes(), &mut t);
+    bytes_field(9, raw, &mut t);
+    t
+}
+
+/// An integer attribute (`AttributeProto.i`, type INT).
+fn int_attr(node: &mut Vec<u8>, name: &str, v: u64) {
+    let mut a = Vec::new();
+    bytes_field(1, name.as_bytes(), &mut a);
+    key(3, 0, &mut a);
+    varint(v, &mut a);
+    key(20, 0, &mut a);
+    varint(2, &mut a);
+    bytes_field(5, &a, node);
+}
+
+/// [`model`] with several float inputs and initializers.
+fn model_with(
+    nodes: &[Vec<u8>],
+    inputs: &[(&str, &[u64])],
+    inits: &[Vec<u8>],
+    output: &str,
+) -> Vec<u8> {
+    let mut g = Vec::new();
+    for n in nodes {
+        bytes_field(1, n, &mut g);
+    }
+    bytes_field(2, b"test", &mut g);
+    for t in inits {
+        bytes_field(5, t, &mut g);
+    }
+    for (name, dims) in inputs {
+        bytes_field(11, &value_info(name, dims), &mut g);
+    }
+    bytes_field(12, &value_info(output, &[]), &mut g);
+    let mut m = Vec::new();
+    key(1, 0, &mut m);
+    varint(8, &mut m);
+    let mut opset = Vec::new();
+    key(2, 0, &mut opset);
+    varint(13, &mut opset);
+    bytes_field(8, &opset, &mut m);
+    bytes_field(7, &g, &mut m);
+    m
+}
+
+fn f32_bytes(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn grouped_conv_is_reported_with_its_node_and_group() {
+    // 4 input channels in 2 groups of 2: neither plain nor depthwise.
+    let mut conv = node("Conv", "gconv", &["x", "w"], &["y"]);
+    int_attr(&mut conv, "group", 2);
+    let m = model_with(
+        &[conv],
+        &[("x", &[1, 4, 5, 5])],
+        &[initializer("w", &[4, 2, 3, 3], 1, &f32_bytes(4 * 2 * 9))],
+        "y",
+    );
+    let e = load_err(&m);
+    assert!(
+        e.contains("node 'gconv' (Conv)") && e.contains("grouped convolution (group 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn broadcasting_add_is_reported_with_its_node() {
+    let m = model_with(
+        &[node("Add", "badd", &["x", "b"], &["y"])],
+        &[("x", &[1, 4, 3, 3]), ("b", &[1, 4, 1, 1])],
+        &[],
+        "y",
+    );
+    let e = load_err(&m);
+    assert!(
+        e.contains("node 'badd' (Add)") && e.contains("broadcasting Add"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reshape_of_an_nchw_feature_map_is_reported() {
+    // Flattening NCHW [1, 4, 2, 2] needs channel-major order; we store NHWC.
+    let shape: Vec<u8> = [1i64, 16].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let m = model_with(
+        &[node("Reshape", "flat", &["x", "s"], &["y"])],
+        &[("x", &[1, 4, 2, 2])],
+        &[initializer("s", &[2], 7, &shape)],
+        "y",
+    );
+    let e = load_err(&m);
+    assert!(
+        e.contains("node 'flat' (Reshape)") && e.contains("reshapes an NCHW tensor"),
+        "{e}"
+    );
 }
