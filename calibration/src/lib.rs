@@ -3,9 +3,10 @@
 //!
 //! Pipeline ([`run`]): load → fold constant DEQUANTIZE (fp16 weights) → run the float graph on
 //! every image collecting per-tensor statistics → choose ranges ([`ranges::Method`]) → quantize
-//! ([`quantize`]) → bias correction → write, reload and run the int8 model next to the float one
+//! ([`quantize`]) → sequential bias correction ([`bias`]) → write, reload and run the int8 model next to the float one
 //! and report per-layer and per-output SQNR.
 
+pub mod bias;
 pub mod dataset;
 pub mod prep;
 pub mod progress;
@@ -77,6 +78,8 @@ pub struct Report {
     /// Worst first.
     pub layers: Vec<LayerReport>,
     pub outputs: Vec<OutputReport>,
+    /// Per corrected op, in op order (empty when bias correction is off).
+    pub bias_corrections: Vec<bias::BiasCorrection>,
 }
 
 /// Load a float model and fold its constant DEQUANTIZE ops.
@@ -150,7 +153,7 @@ pub fn tensor_values(session: &Session, id: TensorId) -> Vec<f32> {
     }
 }
 
-fn set_input(session: &mut Session, x: &[f32]) {
+pub(crate) fn set_input(session: &mut Session, x: &[f32]) {
     let g = session.graph();
     let t = g.tensor(g.inputs[0]);
     match (t.dtype, t.per_tensor_quant()) {
@@ -168,7 +171,7 @@ fn set_input(session: &mut Session, x: &[f32]) {
     }
 }
 
-fn session(g: Graph) -> Result<Session> {
+pub(crate) fn session(g: Graph) -> Result<Session> {
     Ok(Session::new(
         g,
         SessionOptions {
@@ -246,61 +249,6 @@ pub fn collect_stats(
         p.update(ds.inputs.len(), ds.inputs.len());
     }
     Ok(stats)
-}
-
-/// Empirical bias correction: shift each quantized conv / depthwise / FC bias by the mean
-/// per-channel error of its output (dequantized int8 minus float) over the dataset.
-pub fn correct_biases(
-    float_g: &Graph,
-    q: &mut quantize::Quantized,
-    ds: &Dataset,
-    show_progress: bool,
-) -> Result<()> {
-    let mut fs = session(float_g.clone())?;
-    let mut qs = session(q.graph.clone())?;
-    // Per biased op: per channel sum of (q - f), count per channel.
-    let mut err: Vec<Vec<f64>> = q
-        .biased
-        .iter()
-        .map(|&(_, b, _)| vec![0.0; q.graph.tensors[b].shape[0]])
-        .collect();
-    let mut count = 0usize;
-    let mut p = Progress::new("bias correction", show_progress);
-    for (k, x) in ds.inputs.iter().enumerate() {
-        p.update(k, ds.inputs.len());
-        set_input(&mut fs, x);
-        fs.run();
-        set_input(&mut qs, x);
-        qs.run();
-        for (e, &(_, _, o)) in err.iter_mut().zip(&q.biased) {
-            let Some(qo) = q.same[o] else { continue };
-            let f = tensor_values(&fs, o);
-            let v = tensor_values(&qs, qo);
-            let c = e.len();
-            for (i, (a, b)) in f.iter().zip(&v).enumerate() {
-                e[i % c] += (*b - *a) as f64;
-            }
-        }
-        count += 1;
-    }
-    p.update(ds.inputs.len(), ds.inputs.len());
-    for (e, &(_, b, o)) in err.iter().zip(&q.biased) {
-        let per_image = float_g.tensors[o].num_elements() / e.len();
-        let n = (count * per_image) as f64;
-        let t = &mut q.graph.tensors[b];
-        let scales: Vec<f32> = match &t.quant {
-            Some(Quant::PerAxis { scales, .. }) => scales.clone(),
-            Some(Quant::PerTensor { scale, .. }) => vec![*scale; e.len()],
-            None => continue,
-        };
-        let mut vals = spotter::ops::util::const_i32(t.data.as_deref().unwrap_or(&[]));
-        for (c, v) in vals.iter_mut().enumerate() {
-            let shift = (e[c] / n / scales[c] as f64).round();
-            *v = (*v as f64 - shift).clamp(i32::MIN as f64, i32::MAX as f64) as i32;
-        }
-        t.data = Some(vals.iter().flat_map(|v| v.to_le_bytes()).collect());
-    }
-    Ok(())
 }
 
 /// Run float and quantized models over `ds`; per-layer (worst first) and per-output SQNR.
@@ -389,9 +337,11 @@ pub fn run(cfg: &Config) -> Result<Report> {
         keep_float,
     };
     let mut q = quantize::quantize(&g, &merged, &opts)?;
-    if cfg.bias_correction {
-        correct_biases(&g, &mut q, &ds, cfg.progress)?;
-    }
+    let bias_corrections = if cfg.bias_correction {
+        bias::correct_biases(&g, &mut q, &ds, cfg.progress)?
+    } else {
+        Vec::new()
+    };
     // Write, then reload what was written: the report runs the file users get.
     tflite::writer::save(&q.graph, &cfg.out)?;
     let reloaded = tflite::load(&cfg.out)
@@ -423,6 +373,7 @@ pub fn run(cfg: &Config) -> Result<Report> {
         eval_images: eval.names.clone(),
         layers,
         outputs,
+        bias_corrections,
     })
 }
 
