@@ -7,6 +7,7 @@
 //! and report per-layer and per-output SQNR.
 
 pub mod bias;
+pub mod cle;
 pub mod dataset;
 pub mod prep;
 pub mod progress;
@@ -42,6 +43,8 @@ pub struct Config {
     pub per_channel: bool,
     pub int8_input: bool,
     pub bias_correction: bool,
+    /// Cross-layer equalization ([`cle`]) before calibration.
+    pub cle: bool,
     /// Images for the SQNR report (default: the calibration images).
     pub eval_images: Option<PathBuf>,
     /// Also write the folded float32 model here (e.g. for other converters).
@@ -72,6 +75,8 @@ pub struct Report {
     pub method: String,
     pub per_channel: bool,
     pub bias_correction: bool,
+    /// Layer pairs equalized by `--cle` (op labels of the float model).
+    pub cle_pairs: Vec<(String, String)>,
     pub calibration_images: Vec<String>,
     pub skipped_images: Vec<(String, String)>,
     pub eval_images: Vec<String>,
@@ -309,13 +314,22 @@ pub fn evaluate(
 
 /// The whole tool: returns the report (the int8 model is written to `cfg.out`).
 pub fn run(cfg: &Config) -> Result<Report> {
-    let g = load_float(&cfg.model)?;
+    let mut g = load_float(&cfg.model)?;
     let keep_float = resolve_keep_float(&g, &cfg.keep_float)?;
     quantize::check_supported(&g, &keep_float)
         .with_context(|| format!("{}", cfg.model.display()))?;
     if let Some(p) = &cfg.write_float {
         tflite::writer::save(&g, p)?;
     }
+    // After --write-float: other converters get the model as it was.
+    let cle_pairs = if cfg.cle {
+        cle::equalize(&mut g)
+            .iter()
+            .map(|p| (g.op_label(p.a), g.op_label(p.b)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let input = g.tensor(g.inputs[0]);
     let (h, w) = (input.shape[1], input.shape[2]);
     let mut p = Progress::new("loading images", cfg.progress);
@@ -364,6 +378,7 @@ pub fn run(cfg: &Config) -> Result<Report> {
         method: format!("{:?}", cfg.method).to_lowercase(),
         per_channel: cfg.per_channel,
         bias_correction: cfg.bias_correction,
+        cle_pairs,
         calibration_images: ds.names.clone(),
         skipped_images: ds
             .skipped
@@ -383,14 +398,16 @@ pub fn format_report(r: &Report, max_layers: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} -> {} ({} images, {} skipped; method {}, per-channel {}, bias correction {})",
+        "{} -> {} ({} images, {} skipped; method {}, per-channel {}, bias correction {}, CLE \
+         pairs {})",
         r.model,
         r.out,
         r.calibration_images.len(),
         r.skipped_images.len(),
         r.method,
         r.per_channel,
-        r.bias_correction
+        r.bias_correction,
+        r.cle_pairs.len()
     );
     let _ = writeln!(
         s,

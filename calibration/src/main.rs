@@ -45,6 +45,10 @@ struct Args {
     /// shift measured with all earlier layers already quantized and corrected).
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     bias_correction: bool,
+    /// Cross-layer equalization (Nagel et al. 2019) of conv -> (RELU | none | PRELU) -> conv /
+    /// depthwise pairs before calibration (never across RELU6, which it would change).
+    #[arg(long)]
+    cle: bool,
     /// Make the model input int8 (with the calibrated input scale) instead of float.
     #[arg(long)]
     int8_input: bool,
@@ -96,6 +100,7 @@ fn real_main(a: Args) -> Result<()> {
         per_channel: a.per_channel,
         int8_input: a.int8_input,
         bias_correction: a.bias_correction,
+        cle: a.cle,
         eval_images: a.eval_images,
         write_float: a.write_float,
         progress: !a.quiet,
