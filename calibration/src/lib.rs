@@ -519,12 +519,26 @@ mod tests {
 
     #[test]
     fn unsupported_ops_are_named_and_can_be_kept_float() {
+        // A fake-quant pair as QAT exports leave in float models: y -> QUANTIZE -> DEQUANTIZE.
         let mut g = add_graph(1.0);
-        g.tensors.push(tensor("alpha", &[3], Some(vec![0.1; 3])));
+        let mut q = tensor("q", &[1, 2, 2, 3], None);
+        q.dtype = DType::I8;
+        q.quant = Some(Quant::PerTensor {
+            scale: 0.1,
+            zero_point: 0,
+        });
+        g.tensors.push(q);
         g.tensors.push(tensor("z", &[1, 2, 2, 3], None));
         g.ops.push(Op {
-            kind: OpKind::Prelu,
-            inputs: vec![Some(2), Some(3)],
+            kind: OpKind::Quantize {
+                mode: Default::default(),
+            },
+            inputs: vec![Some(2)],
+            outputs: vec![3],
+        });
+        g.ops.push(Op {
+            kind: OpKind::Dequantize,
+            inputs: vec![Some(3)],
             outputs: vec![4],
         });
         g.outputs = vec![4];
@@ -536,11 +550,17 @@ mod tests {
                 .unwrap()
         );
         assert!(
-            msg.contains("op #1 PRELU") && msg.contains("--keep-float 1"),
+            msg.contains("op #1 QUANTIZE, op #2 DEQUANTIZE") && msg.contains("--keep-float 1,2"),
             "{msg}"
         );
         let keep = resolve_keep_float(&g, &["z".to_string()]).unwrap();
-        assert_eq!(keep, HashSet::from([1]));
+        assert_eq!(keep, HashSet::from([2]));
+        let msg = format!("{:#}", quantize::check_supported(&g, &keep).err().unwrap());
+        assert!(
+            msg.contains("op #1 QUANTIZE") && !msg.contains("op #2"),
+            "{msg}"
+        );
+        let keep = resolve_keep_float(&g, &["1".to_string(), "z".to_string()]).unwrap();
         quantize::check_supported(&g, &keep).unwrap();
         let e = resolve_keep_float(&g, &["nope".to_string()]).err().unwrap();
         assert!(e.to_string().contains("--keep-float nope"), "{e}");

@@ -65,6 +65,9 @@ pub fn quantizable(kind: &OpKind) -> bool {
             | Mean { .. }
             | Relu
             | Relu6
+            | Prelu
+            | ResizeBilinear { .. }
+            | ResizeNearestNeighbor { .. }
             | Logistic
             | Softmax { .. }
             | DepthToSpace { .. }
@@ -81,7 +84,13 @@ fn same_scale_inputs(kind: &OpKind) -> Option<usize> {
     use OpKind::*;
     match kind {
         Concatenation { .. } => Some(usize::MAX),
-        Reshape | Pad | MaxPool2D(_) | AveragePool2D(_) | DepthToSpace { .. } => Some(1),
+        Reshape
+        | Pad
+        | MaxPool2D(_)
+        | AveragePool2D(_)
+        | DepthToSpace { .. }
+        | ResizeBilinear { .. }
+        | ResizeNearestNeighbor { .. } => Some(1),
         _ => None,
     }
 }
