@@ -567,6 +567,57 @@ mod tests {
     }
 
     #[test]
+    fn run_skips_unreadable_images_and_counts_them_in_the_report() {
+        let dir = std::env::temp_dir().join(format!("spotter-calib-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let images = dir.join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        let model = dir.join("add.tflite");
+        tflite::writer::save(&add_graph(0.25), &model).unwrap();
+        for (k, name) in ["a.png", "c.png"].iter().enumerate() {
+            let img = spotter::vision::image::RgbImage {
+                width: 2,
+                height: 2,
+                data: (0..12).map(|i| (i * 20 + k * 7) as u8).collect(),
+            };
+            spotter::vision::image::save(&img, &images.join(name)).unwrap();
+        }
+        std::fs::write(
+            images.join("b_truncated.jpg"),
+            b"\xff\xd8\xff\xe0 not really",
+        )
+        .unwrap();
+        let cfg = Config {
+            model,
+            images,
+            limit: None,
+            norm: Normalize {
+                mean: 127.5,
+                std: 127.5,
+            },
+            method: Method::MinMax,
+            out: dir.join("add_int8.tflite"),
+            keep_float: vec![],
+            per_channel: true,
+            int8_input: false,
+            bias_correction: true,
+            cle: false,
+            eval_images: None,
+            write_float: None,
+            progress: false,
+        };
+        let r = run(&cfg).unwrap();
+        assert_eq!(r.calibration_images, vec!["a.png", "c.png"]);
+        assert_eq!(r.skipped_images.len(), 1);
+        assert!(r.skipped_images[0].0.ends_with("b_truncated.jpg"), "{r:?}");
+        let text = format_report(&r, 5);
+        assert!(text.contains("2 images, 1 skipped"), "{text}");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("b_truncated.jpg"), "{json}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn add_model_quantizes_runs_and_reports_high_sqnr() {
         let g = add_graph(0.5);
         let ds = dataset(3);
