@@ -32,7 +32,11 @@ fn check_goldens(dir: &str) {
     );
     let graph = tflite::load(&model).unwrap_or_else(|e| panic!("{e}"));
     let mut session = Session::new(graph, SessionOptions::default()).unwrap();
-    let inputs = repo().join(index["inputs"].as_str().unwrap_or("tests/goldens/objectron"));
+    let inputs = repo().join(
+        index["inputs"]
+            .as_str()
+            .unwrap_or("tests/goldens/objectron"),
+    );
     let mut mismatches = Vec::new();
     for name in index["images"].as_array().unwrap() {
         let name = name.as_str().unwrap();
