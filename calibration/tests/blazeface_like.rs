@@ -119,3 +119,34 @@ fn bias_correction_does_not_lower_blazeface_like_output_sqnr() {
         let _ = std::fs::remove_file(&r.out);
     }
 }
+
+/// Cross-layer equalization on a TF-made model (PRELU slopes [1, 1, C], depthwise → conv
+/// pairs, no RELU6): the float outputs stay the same.
+#[test]
+fn cle_keeps_blazeface_like_float_outputs() {
+    let path = repo().join("tests/data/calib/blazeface_like.tflite");
+    let g = spotter_calibrate::load_float(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut e = g.clone();
+    let pairs = spotter_calibrate::cle::equalize(&mut e);
+    // 16 blocks: depthwise -> 1x1 conv each (the stem conv feeds a PRELU whose output also
+    // feeds the shortcut, so it does not qualify).
+    assert_eq!(pairs.len(), 16, "{pairs:?}");
+    let x: Vec<u8> = (0..128 * 128 * 3)
+        .flat_map(|i| ((((i * 7919) % 509) as f32 / 254.5) - 1.0).to_le_bytes())
+        .collect();
+    let run = |g: &spotter::model::Graph, k: usize| {
+        let mut s = Session::new(g.clone(), SessionOptions::default()).unwrap();
+        s.input_mut(0).copy_from_slice(&x);
+        s.run();
+        spotter::ops::util::const_f32(s.output(k))
+    };
+    for k in 0..2 {
+        let (a, b) = (run(&g, k), run(&e, k));
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(worst <= 1e-4 * scale, "output {k}: {worst} of {scale}");
+    }
+}
