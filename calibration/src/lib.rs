@@ -409,6 +409,21 @@ pub fn format_report(r: &Report, max_layers: usize) -> String {
         r.bias_correction,
         r.cle_pairs.len()
     );
+    if let Some(worst) = r
+        .bias_corrections
+        .iter()
+        .max_by(|a, b| a.relative_shift.total_cmp(&b.relative_shift))
+    {
+        let _ = writeln!(
+            s,
+            "bias correction: {} ops; largest mean shift removed: {:.1} % of the signal RMS \
+             ({} '{}')",
+            r.bias_corrections.len(),
+            100.0 * worst.relative_shift,
+            worst.op,
+            worst.tensor.chars().take(60).collect::<String>()
+        );
+    }
     let _ = writeln!(
         s,
         "\noutputs (SQNR vs float on {} images):",
