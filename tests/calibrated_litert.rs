@@ -1,7 +1,8 @@
-//! The int8 objectron model written by spotter-calibrate (`tests/data/calib/`) runs in spotter
-//! bit-exactly like LiteRT's reference kernels (BUILTIN_REF): every output byte equals the
-//! goldens written by `scripts/calib/make_litert_goldens.py`, on every available kernel tier
-//! the process picks (`SPOTTER_ISA` selects others).
+//! The int8 models written by spotter-calibrate run in spotter bit-exactly like LiteRT's
+//! reference kernels (BUILTIN_REF): every output byte equals the goldens written by
+//! `scripts/calib/make_litert_goldens.py`, on the kernel tier the process picks (`SPOTTER_ISA`
+//! selects others). Models: the objectron SSD (`tests/data/calib/`) and the BlazeFace-like
+//! detector (`tests/data/calib/blazeface/`: PRELU, PAD, MAX_POOL_2D, RESIZE_BILINEAR in int8).
 
 mod common;
 
@@ -11,7 +12,16 @@ use spotter::runtime::{Session, SessionOptions};
 
 #[test]
 fn calibrated_int8_model_is_bit_exact_with_litert_reference() {
-    let dir = repo().join("tests/data/calib");
+    check_goldens("tests/data/calib");
+}
+
+#[test]
+fn calibrated_int8_blazeface_like_is_bit_exact_with_litert_reference() {
+    check_goldens("tests/data/calib/blazeface");
+}
+
+fn check_goldens(dir: &str) {
+    let dir = repo().join(dir);
     let index = read_json(&dir.join("index.json"));
     let model = dir.join(index["model"].as_str().unwrap());
     let bytes = std::fs::read(&model).unwrap();
@@ -22,7 +32,11 @@ fn calibrated_int8_model_is_bit_exact_with_litert_reference() {
     );
     let graph = tflite::load(&model).unwrap_or_else(|e| panic!("{e}"));
     let mut session = Session::new(graph, SessionOptions::default()).unwrap();
-    let inputs = repo().join("tests/goldens/objectron");
+    let inputs = repo().join(
+        index["inputs"]
+            .as_str()
+            .unwrap_or("tests/goldens/objectron"),
+    );
     let mut mismatches = Vec::new();
     for name in index["images"].as_array().unwrap() {
         let name = name.as_str().unwrap();

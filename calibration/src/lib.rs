@@ -3,9 +3,11 @@
 //!
 //! Pipeline ([`run`]): load → fold constant DEQUANTIZE (fp16 weights) → run the float graph on
 //! every image collecting per-tensor statistics → choose ranges ([`ranges::Method`]) → quantize
-//! ([`quantize`]) → bias correction → write, reload and run the int8 model next to the float one
+//! ([`quantize`]) → sequential bias correction ([`bias`]) → write, reload and run the int8 model next to the float one
 //! and report per-layer and per-output SQNR.
 
+pub mod bias;
+pub mod cle;
 pub mod dataset;
 pub mod prep;
 pub mod progress;
@@ -41,6 +43,8 @@ pub struct Config {
     pub per_channel: bool,
     pub int8_input: bool,
     pub bias_correction: bool,
+    /// Cross-layer equalization ([`cle`]) before calibration.
+    pub cle: bool,
     /// Images for the SQNR report (default: the calibration images).
     pub eval_images: Option<PathBuf>,
     /// Also write the folded float32 model here (e.g. for other converters).
@@ -71,12 +75,16 @@ pub struct Report {
     pub method: String,
     pub per_channel: bool,
     pub bias_correction: bool,
+    /// Layer pairs equalized by `--cle` (op labels of the float model).
+    pub cle_pairs: Vec<(String, String)>,
     pub calibration_images: Vec<String>,
     pub skipped_images: Vec<(String, String)>,
     pub eval_images: Vec<String>,
     /// Worst first.
     pub layers: Vec<LayerReport>,
     pub outputs: Vec<OutputReport>,
+    /// Per corrected op, in op order (empty when bias correction is off).
+    pub bias_corrections: Vec<bias::BiasCorrection>,
 }
 
 /// Load a float model and fold its constant DEQUANTIZE ops.
@@ -150,7 +158,7 @@ pub fn tensor_values(session: &Session, id: TensorId) -> Vec<f32> {
     }
 }
 
-fn set_input(session: &mut Session, x: &[f32]) {
+pub(crate) fn set_input(session: &mut Session, x: &[f32]) {
     let g = session.graph();
     let t = g.tensor(g.inputs[0]);
     match (t.dtype, t.per_tensor_quant()) {
@@ -168,7 +176,7 @@ fn set_input(session: &mut Session, x: &[f32]) {
     }
 }
 
-fn session(g: Graph) -> Result<Session> {
+pub(crate) fn session(g: Graph) -> Result<Session> {
     Ok(Session::new(
         g,
         SessionOptions {
@@ -248,61 +256,6 @@ pub fn collect_stats(
     Ok(stats)
 }
 
-/// Empirical bias correction: shift each quantized conv / depthwise / FC bias by the mean
-/// per-channel error of its output (dequantized int8 minus float) over the dataset.
-pub fn correct_biases(
-    float_g: &Graph,
-    q: &mut quantize::Quantized,
-    ds: &Dataset,
-    show_progress: bool,
-) -> Result<()> {
-    let mut fs = session(float_g.clone())?;
-    let mut qs = session(q.graph.clone())?;
-    // Per biased op: per channel sum of (q - f), count per channel.
-    let mut err: Vec<Vec<f64>> = q
-        .biased
-        .iter()
-        .map(|&(_, b, _)| vec![0.0; q.graph.tensors[b].shape[0]])
-        .collect();
-    let mut count = 0usize;
-    let mut p = Progress::new("bias correction", show_progress);
-    for (k, x) in ds.inputs.iter().enumerate() {
-        p.update(k, ds.inputs.len());
-        set_input(&mut fs, x);
-        fs.run();
-        set_input(&mut qs, x);
-        qs.run();
-        for (e, &(_, _, o)) in err.iter_mut().zip(&q.biased) {
-            let Some(qo) = q.same[o] else { continue };
-            let f = tensor_values(&fs, o);
-            let v = tensor_values(&qs, qo);
-            let c = e.len();
-            for (i, (a, b)) in f.iter().zip(&v).enumerate() {
-                e[i % c] += (*b - *a) as f64;
-            }
-        }
-        count += 1;
-    }
-    p.update(ds.inputs.len(), ds.inputs.len());
-    for (e, &(_, b, o)) in err.iter().zip(&q.biased) {
-        let per_image = float_g.tensors[o].num_elements() / e.len();
-        let n = (count * per_image) as f64;
-        let t = &mut q.graph.tensors[b];
-        let scales: Vec<f32> = match &t.quant {
-            Some(Quant::PerAxis { scales, .. }) => scales.clone(),
-            Some(Quant::PerTensor { scale, .. }) => vec![*scale; e.len()],
-            None => continue,
-        };
-        let mut vals = spotter::ops::util::const_i32(t.data.as_deref().unwrap_or(&[]));
-        for (c, v) in vals.iter_mut().enumerate() {
-            let shift = (e[c] / n / scales[c] as f64).round();
-            *v = (*v as f64 - shift).clamp(i32::MIN as f64, i32::MAX as f64) as i32;
-        }
-        t.data = Some(vals.iter().flat_map(|v| v.to_le_bytes()).collect());
-    }
-    Ok(())
-}
-
 /// Run float and quantized models over `ds`; per-layer (worst first) and per-output SQNR.
 pub fn evaluate(
     float_g: &Graph,
@@ -361,13 +314,22 @@ pub fn evaluate(
 
 /// The whole tool: returns the report (the int8 model is written to `cfg.out`).
 pub fn run(cfg: &Config) -> Result<Report> {
-    let g = load_float(&cfg.model)?;
+    let mut g = load_float(&cfg.model)?;
     let keep_float = resolve_keep_float(&g, &cfg.keep_float)?;
     quantize::check_supported(&g, &keep_float)
         .with_context(|| format!("{}", cfg.model.display()))?;
     if let Some(p) = &cfg.write_float {
         tflite::writer::save(&g, p)?;
     }
+    // After --write-float: other converters get the model as it was.
+    let cle_pairs = if cfg.cle {
+        cle::equalize(&mut g)
+            .iter()
+            .map(|p| (g.op_label(p.a), g.op_label(p.b)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let input = g.tensor(g.inputs[0]);
     let (h, w) = (input.shape[1], input.shape[2]);
     let mut p = Progress::new("loading images", cfg.progress);
@@ -389,9 +351,11 @@ pub fn run(cfg: &Config) -> Result<Report> {
         keep_float,
     };
     let mut q = quantize::quantize(&g, &merged, &opts)?;
-    if cfg.bias_correction {
-        correct_biases(&g, &mut q, &ds, cfg.progress)?;
-    }
+    let bias_corrections = if cfg.bias_correction {
+        bias::correct_biases(&g, &mut q, &ds, cfg.progress)?
+    } else {
+        Vec::new()
+    };
     // Write, then reload what was written: the report runs the file users get.
     tflite::writer::save(&q.graph, &cfg.out)?;
     let reloaded = tflite::load(&cfg.out)
@@ -414,6 +378,7 @@ pub fn run(cfg: &Config) -> Result<Report> {
         method: format!("{:?}", cfg.method).to_lowercase(),
         per_channel: cfg.per_channel,
         bias_correction: cfg.bias_correction,
+        cle_pairs,
         calibration_images: ds.names.clone(),
         skipped_images: ds
             .skipped
@@ -423,6 +388,7 @@ pub fn run(cfg: &Config) -> Result<Report> {
         eval_images: eval.names.clone(),
         layers,
         outputs,
+        bias_corrections,
     })
 }
 
@@ -432,15 +398,32 @@ pub fn format_report(r: &Report, max_layers: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} -> {} ({} images, {} skipped; method {}, per-channel {}, bias correction {})",
+        "{} -> {} ({} images, {} skipped; method {}, per-channel {}, bias correction {}, CLE \
+         pairs {})",
         r.model,
         r.out,
         r.calibration_images.len(),
         r.skipped_images.len(),
         r.method,
         r.per_channel,
-        r.bias_correction
+        r.bias_correction,
+        r.cle_pairs.len()
     );
+    if let Some(worst) = r
+        .bias_corrections
+        .iter()
+        .max_by(|a, b| a.relative_shift.total_cmp(&b.relative_shift))
+    {
+        let _ = writeln!(
+            s,
+            "bias correction: {} ops; largest mean shift removed: {:.1} % of the signal RMS \
+             ({} '{}')",
+            r.bias_corrections.len(),
+            100.0 * worst.relative_shift,
+            worst.op,
+            worst.tensor.chars().take(60).collect::<String>()
+        );
+    }
     let _ = writeln!(
         s,
         "\noutputs (SQNR vs float on {} images):",
@@ -551,12 +534,26 @@ mod tests {
 
     #[test]
     fn unsupported_ops_are_named_and_can_be_kept_float() {
+        // A fake-quant pair as QAT exports leave in float models: y -> QUANTIZE -> DEQUANTIZE.
         let mut g = add_graph(1.0);
-        g.tensors.push(tensor("alpha", &[3], Some(vec![0.1; 3])));
+        let mut q = tensor("q", &[1, 2, 2, 3], None);
+        q.dtype = DType::I8;
+        q.quant = Some(Quant::PerTensor {
+            scale: 0.1,
+            zero_point: 0,
+        });
+        g.tensors.push(q);
         g.tensors.push(tensor("z", &[1, 2, 2, 3], None));
         g.ops.push(Op {
-            kind: OpKind::Prelu,
-            inputs: vec![Some(2), Some(3)],
+            kind: OpKind::Quantize {
+                mode: Default::default(),
+            },
+            inputs: vec![Some(2)],
+            outputs: vec![3],
+        });
+        g.ops.push(Op {
+            kind: OpKind::Dequantize,
+            inputs: vec![Some(3)],
             outputs: vec![4],
         });
         g.outputs = vec![4];
@@ -568,14 +565,71 @@ mod tests {
                 .unwrap()
         );
         assert!(
-            msg.contains("op #1 PRELU") && msg.contains("--keep-float 1"),
+            msg.contains("op #1 QUANTIZE, op #2 DEQUANTIZE") && msg.contains("--keep-float 1,2"),
             "{msg}"
         );
         let keep = resolve_keep_float(&g, &["z".to_string()]).unwrap();
-        assert_eq!(keep, HashSet::from([1]));
+        assert_eq!(keep, HashSet::from([2]));
+        let msg = format!("{:#}", quantize::check_supported(&g, &keep).err().unwrap());
+        assert!(
+            msg.contains("op #1 QUANTIZE") && !msg.contains("op #2"),
+            "{msg}"
+        );
+        let keep = resolve_keep_float(&g, &["1".to_string(), "z".to_string()]).unwrap();
         quantize::check_supported(&g, &keep).unwrap();
         let e = resolve_keep_float(&g, &["nope".to_string()]).err().unwrap();
         assert!(e.to_string().contains("--keep-float nope"), "{e}");
+    }
+
+    #[test]
+    fn run_skips_unreadable_images_and_counts_them_in_the_report() {
+        let dir = std::env::temp_dir().join(format!("spotter-calib-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let images = dir.join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        let model = dir.join("add.tflite");
+        tflite::writer::save(&add_graph(0.25), &model).unwrap();
+        for (k, name) in ["a.png", "c.png"].iter().enumerate() {
+            let img = spotter::vision::image::RgbImage {
+                width: 2,
+                height: 2,
+                data: (0..12).map(|i| (i * 20 + k * 7) as u8).collect(),
+            };
+            spotter::vision::image::save(&img, &images.join(name)).unwrap();
+        }
+        std::fs::write(
+            images.join("b_truncated.jpg"),
+            b"\xff\xd8\xff\xe0 not really",
+        )
+        .unwrap();
+        let cfg = Config {
+            model,
+            images,
+            limit: None,
+            norm: Normalize {
+                mean: 127.5,
+                std: 127.5,
+            },
+            method: Method::MinMax,
+            out: dir.join("add_int8.tflite"),
+            keep_float: vec![],
+            per_channel: true,
+            int8_input: false,
+            bias_correction: true,
+            cle: false,
+            eval_images: None,
+            write_float: None,
+            progress: false,
+        };
+        let r = run(&cfg).unwrap();
+        assert_eq!(r.calibration_images, vec!["a.png", "c.png"]);
+        assert_eq!(r.skipped_images.len(), 1);
+        assert!(r.skipped_images[0].0.ends_with("b_truncated.jpg"), "{r:?}");
+        let text = format_report(&r, 5);
+        assert!(text.contains("2 images, 1 skipped"), "{text}");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("b_truncated.jpg"), "{json}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

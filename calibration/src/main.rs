@@ -41,11 +41,14 @@ struct Args {
     /// Per-channel weight scales for CONV_2D / DEPTHWISE_CONV_2D.
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     per_channel: bool,
-    /// Empirical bias correction (all layers at once from post-activation means). Off by
-    /// default: measured on the SSD MobileNetV2 it costs ~8 dB of output SQNR (it over-corrects;
-    /// a sequential layer-by-layer version is still to do).
-    #[arg(long, default_value = "off", value_parser = on_off, action = clap::ArgAction::Set)]
+    /// Empirical bias correction, layer by layer in topological order (each conv's mean output
+    /// shift measured with all earlier layers already quantized and corrected).
+    #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     bias_correction: bool,
+    /// Cross-layer equalization (Nagel et al. 2019) of conv -> (RELU | none | PRELU) -> conv /
+    /// depthwise pairs before calibration (never across RELU6, which it would change).
+    #[arg(long)]
+    cle: bool,
     /// Make the model input int8 (with the calibrated input scale) instead of float.
     #[arg(long)]
     int8_input: bool,
@@ -97,6 +100,7 @@ fn real_main(a: Args) -> Result<()> {
         per_channel: a.per_channel,
         int8_input: a.int8_input,
         bias_correction: a.bias_correction,
+        cle: a.cle,
         eval_images: a.eval_images,
         write_float: a.write_float,
         progress: !a.quiet,

@@ -34,7 +34,8 @@ pub fn fold_constant_dequantize(g: &mut Graph) -> Result<usize> {
     Ok(folded)
 }
 
-fn dequantize_const(
+/// Float values of a constant (fp16, float32, or 8-bit with per-tensor / per-axis quantization).
+pub(crate) fn dequantize_const(
     dtype: DType,
     quant: Option<&Quant>,
     shape: &[usize],

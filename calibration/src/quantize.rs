@@ -32,8 +32,19 @@ pub struct Quantized {
     pub graph: Graph,
     /// Float-graph activation id → id of the same value in `graph` (int8 or float).
     pub same: Vec<Option<TensorId>>,
-    /// Per quantized conv/depthwise/FC op index in `graph`: (bias tensor id, output id).
-    pub biased: Vec<(usize, TensorId, TensorId)>,
+    /// Quantized conv / depthwise / FC ops (with their int32 bias), in op order.
+    pub biased: Vec<BiasedOp>,
+}
+
+/// A quantized op with an int32 bias (the ops bias correction adjusts).
+#[derive(Clone, Copy, Debug)]
+pub struct BiasedOp {
+    /// Op index in the quantized graph.
+    pub q_op: usize,
+    /// Index of the same op in the float graph.
+    pub float_op: usize,
+    /// Its bias tensor in the quantized graph.
+    pub bias: TensorId,
 }
 
 /// Whether an op can run in int8 here.
@@ -54,6 +65,9 @@ pub fn quantizable(kind: &OpKind) -> bool {
             | Mean { .. }
             | Relu
             | Relu6
+            | Prelu
+            | ResizeBilinear { .. }
+            | ResizeNearestNeighbor { .. }
             | Logistic
             | Softmax { .. }
             | DepthToSpace { .. }
@@ -70,7 +84,13 @@ fn same_scale_inputs(kind: &OpKind) -> Option<usize> {
     use OpKind::*;
     match kind {
         Concatenation { .. } => Some(usize::MAX),
-        Reshape | Pad | MaxPool2D(_) | AveragePool2D(_) | DepthToSpace { .. } => Some(1),
+        Reshape
+        | Pad
+        | MaxPool2D(_)
+        | AveragePool2D(_)
+        | DepthToSpace { .. }
+        | ResizeBilinear { .. }
+        | ResizeNearestNeighbor { .. } => Some(1),
         _ => None,
     }
 }
@@ -163,8 +183,23 @@ fn f32_data(t: &Tensor) -> Vec<f32> {
     spotter::ops::util::const_f32(t.data.as_deref().unwrap_or(&[]))
 }
 
+/// Largest |bias| in int32 steps allowed: half the int32 range, so the accumulator
+/// (bias + sum of products) keeps headroom.
+pub const BIAS_LIMIT: f64 = (1u64 << 30) as f64;
+
 /// Symmetric int8 weights: per channel along `axis` (or one scale when `axis` is None).
 pub fn quantize_weights(w: &[f32], shape: &[usize], axis: Option<usize>) -> (Vec<i8>, Vec<f32>) {
+    quantize_weights_min_scale(w, shape, axis, &[])
+}
+
+/// As [`quantize_weights`], with each channel's scale at least `min_scales[c]` (none when
+/// `min_scales` is empty; one entry applies to all channels).
+pub fn quantize_weights_min_scale(
+    w: &[f32],
+    shape: &[usize],
+    axis: Option<usize>,
+    min_scales: &[f32],
+) -> (Vec<i8>, Vec<f32>) {
     let (channels, inner) = match axis {
         Some(a) => (shape[a], shape[a + 1..].iter().product::<usize>()),
         None => (1, w.len()),
@@ -180,9 +215,23 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: Option<usize>) -> (Vec
     for (i, &v) in w.iter().enumerate() {
         maxabs[ch(i)] = maxabs[ch(i)].max(v.abs());
     }
+    let min_scale = |c: usize| match min_scales.len() {
+        0 => 0.0,
+        1 => min_scales[0],
+        _ => min_scales.get(c).copied().unwrap_or(0.0),
+    };
     let scales: Vec<f32> = maxabs
         .iter()
-        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .enumerate()
+        .map(|(c, &m)| {
+            let s = if m > 0.0 { m / 127.0 } else { 0.0 };
+            let s = s.max(min_scale(c));
+            if s > 0.0 {
+                s
+            } else {
+                1.0
+            }
+        })
         .collect();
     let q = w
         .iter()
@@ -190,6 +239,22 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: Option<usize>) -> (Vec
         .map(|(i, &v)| (v / scales[ch(i)]).round().clamp(-127.0, 127.0) as i8)
         .collect();
     (q, scales)
+}
+
+/// Weight scale floor per channel so that `bias[c] / (in_scale * w_scale[c])` fits in
+/// [`BIAS_LIMIT`]: a channel with tiny weights but a large bias (a BN-folded, nearly constant
+/// channel) would otherwise have its int32 bias clamped, i.e. silently zeroed. TFLite's
+/// converter raises the weight scale the same way. Empty when no channel needs it.
+pub fn bias_scale_floor(bias: &[f32], in_scale: f32, per_tensor: bool) -> Vec<f32> {
+    let floor: Vec<f32> = bias
+        .iter()
+        .map(|&b| (b.abs() as f64 / (in_scale as f64 * BIAS_LIMIT)) as f32)
+        .collect();
+    if per_tensor {
+        vec![floor.iter().copied().fold(0.0, f32::max)]
+    } else {
+        floor
+    }
 }
 
 /// Quantize `g` with activation ranges `ranges` (after [`merge_ranges`]).
@@ -304,13 +369,15 @@ pub fn quantize(
                         if wt.is_const() { "" } else { " activation" }
                     );
                 }
-                let (wq, w_scales) = quantize_weights(&f32_data(wt), &wt.shape, axis);
                 let in_scale = params(x)?.0;
                 let out_c = *g.tensors[op.outputs[0]].shape.last().unwrap_or(&1);
                 let bias_f = match op.inputs.get(2).copied().flatten() {
                     Some(b) => f32_data(&g.tensors[b]),
                     None => vec![0.0; out_c],
                 };
+                let floor = bias_scale_floor(&bias_f, in_scale, axis.is_none());
+                let (wq, w_scales) =
+                    quantize_weights_min_scale(&f32_data(wt), &wt.shape, axis, &floor);
                 let b_scales: Vec<f32> = (0..bias_f.len())
                     .map(|c| in_scale * w_scales[if w_scales.len() == 1 { 0 } else { c }])
                     .collect();
@@ -412,10 +479,12 @@ pub fn quantize(
             }
         }
         if !float_op && weight_axis.is_some() {
-            if let (Some(b), Some(&o)) =
-                (new_op.inputs.get(2).copied().flatten(), op.outputs.first())
-            {
-                biased.push((q.ops.len(), b, o));
+            if let Some(b) = new_op.inputs.get(2).copied().flatten() {
+                biased.push(BiasedOp {
+                    q_op: q.ops.len(),
+                    float_op: index,
+                    bias: b,
+                });
             }
         }
         q.ops.push(new_op);
@@ -444,7 +513,12 @@ pub fn quantize(
     }
     let biased = biased
         .into_iter()
-        .filter_map(|(i, b, o)| Some((i, remap[b]?, remap[o]?)))
+        .filter_map(|b: BiasedOp| {
+            Some(BiasedOp {
+                bias: remap[b.bias]?,
+                ..b
+            })
+        })
         .collect();
     q.validate()
         .map_err(|e| anyhow::anyhow!("internal error: the quantized graph is invalid: {e}"))?;
@@ -472,5 +546,22 @@ mod tests {
         // All-zero channel: scale 1, weights 0.
         let (q, s) = quantize_weights(&[0.0, 0.0], &[1, 2], None);
         assert_eq!((q, s), (vec![0, 0], vec![1.0]));
+    }
+
+    /// SSD MobileNetV2 (oidv4) conv 0 has BN-folded channels with ~1e-9 weights and a bias of
+    /// ~2.3: its int32 bias overflowed, was clamped and the channel came out 0 instead of 2.3.
+    #[test]
+    fn tiny_weights_with_a_large_bias_do_not_overflow_the_int32_bias() {
+        let bias = [2.3f32, 0.1];
+        let in_scale = 1.0 / 127.5;
+        let floor = bias_scale_floor(&bias, in_scale, false);
+        let w = [1e-9f32, -1e-9, 0.5, -0.25];
+        let (q, s) = quantize_weights_min_scale(&w, &[2, 1, 1, 2], Some(0), &floor);
+        assert_eq!(s[1], 0.5 / 127.0, "channel 1 needs no floor");
+        assert_eq!(&q[..2], &[0, 0]);
+        let steps = bias[0] as f64 / (in_scale as f64 * s[0] as f64);
+        assert!(steps.abs() <= BIAS_LIMIT * 1.0001, "{steps}");
+        // Per tensor: the largest floor applies.
+        assert_eq!(bias_scale_floor(&bias, in_scale, true).len(), 1);
     }
 }

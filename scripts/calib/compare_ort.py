@@ -12,7 +12,8 @@ same calibration images, same preprocessing); then on the held-out photos compar
 outputs with the float TFLite model run in LiteRT (BUILTIN_REF): SQNR = 10 log10(sum f^2 /
 sum (f - q)^2) over all held-out images, per output. Our int8 model is run in LiteRT too.
 
-Needs (besides scripts/requirements.txt): onnx, onnxruntime, tflite2onnx.
+Needs (besides scripts/requirements.txt): onnx, onnxruntime, tflite2onnx; tf2onnx (with
+tensorflow-cpu) for models tflite2onnx cannot convert (--converter, default auto).
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ def main() -> int:
     ap.add_argument("--calibrate", default=str(ROOT / "target/release/spotter-calibrate"))
     ap.add_argument("--work")
     ap.add_argument("--ort-method", default="MinMax,Entropy,Percentile")
+    ap.add_argument("--converter", default="auto", choices=["auto", "tflite2onnx", "tf2onnx"],
+                    help="float TFLite -> ONNX (auto: tflite2onnx, else tf2onnx)")
     ap.add_argument("--skip-ours", action="store_true", help="reuse WORK/ours_int8.tflite")
     ap.add_argument("extra", nargs="*", help="extra spotter-calibrate arguments (after --)")
     a = ap.parse_args()
@@ -121,8 +124,22 @@ def main() -> int:
 
     # 2. float32 TFLite -> ONNX.
     onnx_float = work / "float.onnx"
-    import tflite2onnx
-    tflite2onnx.convert(str(float32), str(onnx_float))
+    converter = a.converter
+    if converter in ("auto", "tflite2onnx"):
+        import tflite2onnx
+        try:
+            tflite2onnx.convert(str(float32), str(onnx_float))
+            converter = "tflite2onnx"
+        except Exception as e:  # tflite2onnx 0.4.1 cannot convert e.g. a channel PAD
+            if converter == "tflite2onnx":
+                raise
+            print(f"tflite2onnx failed ({type(e).__name__}: {e}); using tf2onnx", flush=True)
+            converter = "tf2onnx"
+    if converter == "tf2onnx":
+        subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--tflite", str(float32),
+                        "--output", str(onnx_float), "--opset", "13"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"float ONNX by {converter}", flush=True)
     # tflite2onnx writes an old opset; per-channel QDQ needs DequantizeLinear's axis (opset 13).
     import onnx
     from onnx import version_converter
@@ -162,7 +179,7 @@ def main() -> int:
 
     # Sanity: the float ONNX model vs float TFLite.
     fmap = match_onnx_outputs(float_sess, out_names_shapes)
-    score("float ONNX (tflite2onnx)", [
+    score(f"float ONNX ({converter})", [
         {n: float_sess.run([fmap[n]], onnx_feed(float_sess, x))[0].reshape(s) for n, s in out_names_shapes}
         for x in eval_inputs])
 
