@@ -290,47 +290,6 @@ impl Kernel for DetectionPostProcess {
 
     fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         self.decode(inputs[0]);
-        if self.quantized_nms {
-            let [boxes, classes, out_scores, num] = outputs else {
-                return;
-            };
-            let mut out = NmsOutput {
-                boxes: f32s_mut(boxes),
-                classes: f32s_mut(classes),
-                scores: f32s_mut(out_scores),
-            };
-            let lut = &self.score_lut;
-            let n = match self.cls_src {
-                Source::I8 { .. } => fast_nms_quantized(
-                    &self.params,
-                    &self.decoded,
-                    bytemuck::cast_slice::<u8, i8>(inputs[1]),
-                    |b| lut[usize::from(b as u8)],
-                    &mut self.scratch,
-                    &mut out,
-                ),
-                _ => fast_nms_quantized(
-                    &self.params,
-                    &self.decoded,
-                    inputs[1],
-                    |b| lut[usize::from(b)],
-                    &mut self.scratch,
-                    &mut out,
-                ),
-            };
-            f32s_mut(num)[0] = n as f32;
-            return;
-        }
-        if !matches!(self.cls_src, Source::F32) {
-            let lut = &self.score_lut;
-            for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
-                *o = lut[usize::from(q)];
-            }
-        }
-        let scores: &[f32] = match self.cls_src {
-            Source::F32 => f32s(inputs[1]),
-            _ => &self.scores,
-        };
         let [boxes, classes, out_scores, num] = outputs else {
             return;
         };
@@ -339,22 +298,37 @@ impl Kernel for DetectionPostProcess {
             classes: f32s_mut(classes),
             scores: f32s_mut(out_scores),
         };
-        let n = if self.regular {
-            regular_nms(
-                &self.params,
-                &self.decoded,
-                scores,
-                &mut self.scratch,
-                &mut out,
-            )
-        } else {
-            fast_nms(
-                &self.params,
-                &self.decoded,
-                scores,
-                &mut self.scratch,
-                &mut out,
-            )
+        let (p, decoded, scratch, lut) = (
+            &self.params,
+            &self.decoded,
+            &mut self.scratch,
+            &self.score_lut,
+        );
+        let n = match (self.quantized_nms, self.cls_src) {
+            (true, Source::I8 { .. }) => {
+                let bytes = bytemuck::cast_slice::<u8, i8>(inputs[1]);
+                let deq = |b: i8| lut[usize::from(b as u8)];
+                fast_nms_quantized(p, decoded, bytes, deq, scratch, &mut out)
+            }
+            (true, _) => {
+                let deq = |b: u8| lut[usize::from(b)];
+                fast_nms_quantized(p, decoded, inputs[1], deq, scratch, &mut out)
+            }
+            (false, src) => {
+                let scores: &[f32] = if let Source::F32 = src {
+                    f32s(inputs[1])
+                } else {
+                    for (o, &q) in self.scores.iter_mut().zip(inputs[1]) {
+                        *o = lut[usize::from(q)];
+                    }
+                    &self.scores
+                };
+                if self.regular {
+                    regular_nms(p, decoded, scores, scratch, &mut out)
+                } else {
+                    fast_nms(p, decoded, scores, scratch, &mut out)
+                }
+            }
         };
         f32s_mut(num)[0] = n as f32;
     }

@@ -359,17 +359,7 @@ pub fn fast_nms(
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
 ) -> usize {
-    let ncwb = p.num_classes_with_background;
-    let lo = p.label_offset();
-    let per_anchor = p.max_classes_per_detection.min(p.num_classes);
-    for row in 0..boxes.len() {
-        let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + p.num_classes];
-        let class_indices =
-            &mut s.sorted_class_indices[row * p.num_classes..(row + 1) * p.num_classes];
-        decreasing_partial_arg_sort(box_scores, per_anchor, class_indices);
-        s.max_scores[row] = box_scores[class_indices[0] as usize];
-    }
-    fast_nms_select(p, boxes, |i| scores[i], s, out)
+    fast_nms_ranked(p, boxes, scores, decreasing_partial_arg_sort, |v| v, s, out)
 }
 
 /// [`fast_nms`] on raw quantized class scores (`T` = `u8` or `i8` bytes) and `dequant`, the
@@ -387,6 +377,33 @@ pub fn fast_nms_quantized<T: Copy + Ord>(
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
 ) -> usize {
+    let rank = |row: &[T], k: usize, idx: &mut [u32]| {
+        if k == 1 {
+            // ArgMaxVector: the first maximum. Two vectorizable passes instead of a scan
+            // with a loop-carried compare.
+            let best = row.iter().copied().max();
+            idx[0] = best
+                .and_then(|m| row.iter().position(|&v| v == m))
+                .unwrap_or(0) as u32;
+        } else {
+            decreasing_partial_arg_sort(row, k, idx);
+        }
+    };
+    fast_nms_ranked(p, boxes, scores, rank, dequant, s, out)
+}
+
+/// `NonMaxSuppressionMultiClassFastHelper` with the per-anchor class ranking `rank(row, k,
+/// indices)` (the first `k` indices of `row` by decreasing value, `DecreasingPartialArgSort`
+/// order) and the score of each element.
+fn fast_nms_ranked<T: Copy>(
+    p: &NmsParams,
+    boxes: &[BoxCorner],
+    scores: &[T],
+    rank: impl Fn(&[T], usize, &mut [u32]),
+    score: impl Fn(T) -> f32,
+    s: &mut NmsScratch,
+    out: &mut NmsOutput<'_>,
+) -> usize {
     let ncwb = p.num_classes_with_background;
     let lo = p.label_offset();
     let per_anchor = p.max_classes_per_detection.min(p.num_classes);
@@ -394,21 +411,12 @@ pub fn fast_nms_quantized<T: Copy + Ord>(
         let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + p.num_classes];
         let class_indices =
             &mut s.sorted_class_indices[row * p.num_classes..(row + 1) * p.num_classes];
-        if per_anchor == 1 {
-            // ArgMaxVector: the first maximum. Two vectorizable passes instead of a scan with
-            // a loop-carried compare.
-            let best = box_scores.iter().copied().max();
-            class_indices[0] = best
-                .and_then(|m| box_scores.iter().position(|&v| v == m))
-                .unwrap_or(0) as u32;
-        } else {
-            decreasing_partial_arg_sort(box_scores, per_anchor, class_indices);
-        }
+        rank(box_scores, per_anchor, class_indices);
         s.max_scores[row] = box_scores
             .get(class_indices[0] as usize)
-            .map_or(0.0, |&b| dequant(b));
+            .map_or(0.0, |&b| score(b));
     }
-    fast_nms_select(p, boxes, |i| dequant(scores[i]), s, out)
+    fast_nms_select(p, boxes, |i| score(scores[i]), s, out)
 }
 
 /// True when `f` is strictly increasing over `domain` (in order): the precondition of
