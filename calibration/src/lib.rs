@@ -7,6 +7,7 @@
 //! and report per-layer and per-output SQNR.
 
 pub mod dataset;
+pub mod import;
 pub mod prep;
 pub mod progress;
 pub mod quantize;
@@ -31,6 +32,8 @@ use stats::TensorStats;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub model: PathBuf,
+    /// Where to cut an ONNX / TF model (`--inputs`, `--outputs`, `--input-shape`).
+    pub cut: import::Cut,
     pub images: PathBuf,
     pub limit: Option<usize>,
     pub norm: Normalize,
@@ -79,9 +82,19 @@ pub struct Report {
     pub outputs: Vec<OutputReport>,
 }
 
-/// Load a float model and fold its constant DEQUANTIZE ops.
-pub fn load_float(path: &Path) -> Result<Graph> {
-    let mut g = tflite::load(path)?;
+/// Load a float model: a TFLite flatbuffer (its constant DEQUANTIZE ops folded), or an ONNX
+/// model / TF frozen graph imported through tract ([`import`], cut as `cut` says).
+pub fn load_float(path: &Path, cut: &import::Cut) -> Result<Graph> {
+    let format = import::Format::from_path(path)?;
+    let mut g = match format {
+        import::Format::Tflite => {
+            if !cut.inputs.is_empty() || !cut.outputs.is_empty() {
+                bail!("--inputs / --outputs cut ONNX and TF models; a .tflite is used whole");
+            }
+            tflite::load(path)?
+        }
+        _ => import::import(path, format, cut)?,
+    };
     prep::fold_constant_dequantize(&mut g)?;
     prep::prune(&mut g);
     if g.inputs.len() != 1 {
@@ -361,7 +374,7 @@ pub fn evaluate(
 
 /// The whole tool: returns the report (the int8 model is written to `cfg.out`).
 pub fn run(cfg: &Config) -> Result<Report> {
-    let g = load_float(&cfg.model)?;
+    let g = load_float(&cfg.model, &cfg.cut)?;
     let keep_float = resolve_keep_float(&g, &cfg.keep_float)?;
     quantize::check_supported(&g, &keep_float)
         .with_context(|| format!("{}", cfg.model.display()))?;
