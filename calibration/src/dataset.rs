@@ -14,11 +14,56 @@ pub struct Dataset {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Normalization of 8-bit pixels to model input values.
-#[derive(Clone, Copy, Debug)]
+/// Normalization of 8-bit pixels to model input values, per RGB channel:
+/// `(pixel[c] - mean[c]) / std[c]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Normalize {
-    pub mean: f32,
-    pub std: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalize {
+    /// The same mean and std for all three channels.
+    pub fn uniform(mean: f32, std: f32) -> Normalize {
+        Normalize {
+            mean: [mean; 3],
+            std: [std; 3],
+        }
+    }
+
+    /// From the `--mean` / `--std` flag values: each a scalar or three comma-separated values
+    /// (R, G, B). Errors name the flag.
+    pub fn parse(mean: &str, std: &str) -> Result<Normalize> {
+        let n = Normalize {
+            mean: parse_channels("--mean", mean)?,
+            std: parse_channels("--std", std)?,
+        };
+        if let Some(c) = n.std.iter().position(|&s| s == 0.0) {
+            bail!("--std {std}: channel {c} is zero (input = (rgb - mean) / std)");
+        }
+        Ok(n)
+    }
+}
+
+fn parse_channels(flag: &str, s: &str) -> Result<[f32; 3]> {
+    let vals: Vec<f32> = s
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            match v.parse::<f32>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => bail!("{flag} {s}: '{v}' is not a finite number"),
+            }
+        })
+        .collect::<Result<_>>()?;
+    match vals.as_slice() {
+        [x] => Ok([*x; 3]),
+        [r, g, b] => Ok([*r, *g, *b]),
+        _ => bail!(
+            "{flag} {s}: expected one value or three (R,G,B), got {}",
+            vals.len()
+        ),
+    }
 }
 
 /// Regular, non-hidden files of `dir`, sorted by name.
@@ -50,7 +95,9 @@ pub fn load(
     norm: Normalize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Dataset> {
-    if !(norm.std.is_finite() && norm.std != 0.0 && norm.mean.is_finite()) {
+    if !(norm.std.iter().all(|s| s.is_finite() && *s != 0.0)
+        && norm.mean.iter().all(|m| m.is_finite()))
+    {
         bail!("--mean/--std must be finite and --std non-zero");
     }
     let files = list_files(dir)?;
@@ -72,7 +119,8 @@ pub fn load(
                 ds.inputs.push(
                     pixels
                         .iter()
-                        .map(|&p| (p as f32 - norm.mean) / norm.std)
+                        .enumerate()
+                        .map(|(i, &p)| (p as f32 - norm.mean[i % 3]) / norm.std[i % 3])
                         .collect(),
                 );
                 ds.names.push(
@@ -110,9 +158,43 @@ mod tests {
     }
 
     const N: Normalize = Normalize {
-        mean: 127.5,
-        std: 127.5,
+        mean: [127.5; 3],
+        std: [127.5; 3],
     };
+
+    #[test]
+    fn mean_and_std_take_a_scalar_or_three_values() {
+        let n = Normalize::parse("123.7,116.3, 103.5", "58.4").unwrap();
+        assert_eq!(n.mean, [123.7, 116.3, 103.5]);
+        assert_eq!(n.std, [58.4; 3]);
+        assert_eq!(Normalize::parse("127.5", "127.5").unwrap(), N);
+        let msg = Normalize::parse("1,2", "1").unwrap_err().to_string();
+        assert!(msg.contains("--mean 1,2") && msg.contains("got 2"), "{msg}");
+        let msg = Normalize::parse("0", "1,x,2").unwrap_err().to_string();
+        assert!(msg.contains("--std 1,x,2") && msg.contains("'x'"), "{msg}");
+        let msg = Normalize::parse("0", "1,0,1").unwrap_err().to_string();
+        assert!(
+            msg.contains("--std") && msg.contains("channel 1 is zero"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn per_channel_normalization_uses_each_channels_mean_and_std() {
+        let d = tmpdir("perchannel");
+        let img = spotter::vision::image::RgbImage {
+            width: 1,
+            height: 1,
+            data: vec![100, 100, 100],
+        };
+        spotter::vision::image::save(&img, &d.join("p.png")).unwrap();
+        let n = Normalize {
+            mean: [100.0, 50.0, 0.0],
+            std: [1.0, 2.0, 4.0],
+        };
+        let ds = load(&d, None, 1, 1, n, &mut |_, _| {}).unwrap();
+        assert_eq!(ds.inputs[0], vec![0.0, 25.0, 25.0]);
+    }
 
     #[test]
     fn missing_and_empty_folders_are_clear_errors() {

@@ -9,6 +9,7 @@
 pub mod bias;
 pub mod cle;
 pub mod dataset;
+pub mod import;
 pub mod prep;
 pub mod progress;
 pub mod quantize;
@@ -33,6 +34,8 @@ use stats::TensorStats;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub model: PathBuf,
+    /// Where to cut an ONNX / TF model (`--inputs`, `--outputs`, `--input-shape`).
+    pub cut: import::Cut,
     pub images: PathBuf,
     pub limit: Option<usize>,
     pub norm: Normalize,
@@ -87,9 +90,19 @@ pub struct Report {
     pub bias_corrections: Vec<bias::BiasCorrection>,
 }
 
-/// Load a float model and fold its constant DEQUANTIZE ops.
-pub fn load_float(path: &Path) -> Result<Graph> {
-    let mut g = tflite::load(path)?;
+/// Load a float model: a TFLite flatbuffer (its constant DEQUANTIZE ops folded), or an ONNX
+/// model / TF frozen graph imported through tract ([`import`], cut as `cut` says).
+pub fn load_float(path: &Path, cut: &import::Cut) -> Result<Graph> {
+    let format = import::Format::from_path(path)?;
+    let mut g = match format {
+        import::Format::Tflite => {
+            if !cut.inputs.is_empty() || !cut.outputs.is_empty() {
+                bail!("--inputs / --outputs cut ONNX and TF models; a .tflite is used whole");
+            }
+            tflite::load(path)?
+        }
+        _ => import::import(path, format, cut)?,
+    };
     prep::fold_constant_dequantize(&mut g)?;
     prep::prune(&mut g);
     if g.inputs.len() != 1 {
@@ -314,7 +327,7 @@ pub fn evaluate(
 
 /// The whole tool: returns the report (the int8 model is written to `cfg.out`).
 pub fn run(cfg: &Config) -> Result<Report> {
-    let mut g = load_float(&cfg.model)?;
+    let mut g = load_float(&cfg.model, &cfg.cut)?;
     let keep_float = resolve_keep_float(&g, &cfg.keep_float)?;
     quantize::check_supported(&g, &keep_float)
         .with_context(|| format!("{}", cfg.model.display()))?;
@@ -604,12 +617,10 @@ mod tests {
         .unwrap();
         let cfg = Config {
             model,
+            cut: Default::default(),
             images,
             limit: None,
-            norm: Normalize {
-                mean: 127.5,
-                std: 127.5,
-            },
+            norm: Normalize::uniform(127.5, 127.5),
             method: Method::MinMax,
             out: dir.join("add_int8.tflite"),
             keep_float: vec![],

@@ -1,32 +1,48 @@
-//! `spotter-calibrate`: float TFLite model + calibration images → int8 TFLite model.
+//! `spotter-calibrate`: float model (TFLite, ONNX, TF frozen graph) + calibration images → int8
+//! TFLite model.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use spotter_calibrate::{dataset::Normalize, format_report, ranges::Method, run, Config};
+use spotter_calibrate::{
+    dataset::Normalize, format_report, import::Cut, ranges::Method, run, Config,
+};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "spotter-calibrate",
-    about = "Quantize a float TFLite model to int8 with calibration images"
+    about = "Quantize a float model (TFLite, ONNX, TF frozen graph) to an int8 TFLite model with calibration images"
 )]
 struct Args {
-    /// Float TFLite model (fp16 weights are folded to float32 first).
+    /// Float model: .tflite (fp16 weights are folded to float32 first), .onnx, or a TF frozen
+    /// graph .pb (both imported through tract).
     #[arg(long)]
     model: PathBuf,
+    /// ONNX / TF only: node names whose outputs become the model input (cuts away
+    /// pre-processing), comma-separated; `name:0` is accepted.
+    #[arg(long, value_delimiter = ',')]
+    inputs: Vec<String>,
+    /// ONNX / TF only: node names whose outputs become the model outputs (cuts away
+    /// post-processing), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// ONNX / TF only: the input shape when the model does not give it (e.g. 1,300,300,3).
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
     /// Folder of calibration images (JPEG/PNG; undecodable files are skipped and counted).
     #[arg(long)]
     images: PathBuf,
     /// Use at most N images.
     #[arg(long)]
     limit: Option<usize>,
-    /// Input normalization: (pixel - mean) / std.
-    #[arg(long, default_value_t = 127.5)]
-    mean: f32,
-    #[arg(long, default_value_t = 127.5)]
-    std: f32,
+    /// Input normalization: (pixel - mean) / std; a scalar or R,G,B values.
+    #[arg(long, default_value = "127.5", allow_hyphen_values = true)]
+    mean: String,
+    /// A scalar or R,G,B values (none zero).
+    #[arg(long, default_value = "127.5")]
+    std: String,
     /// Range selection: minmax, percentile, entropy or mse.
     #[arg(long, default_value = "mse")]
     method: Method,
@@ -88,12 +104,14 @@ fn main() -> ExitCode {
 fn real_main(a: Args) -> Result<()> {
     let cfg = Config {
         model: a.model,
+        cut: Cut {
+            inputs: a.inputs,
+            outputs: a.outputs,
+            input_shape: a.input_shape,
+        },
         images: a.images,
         limit: a.limit,
-        norm: Normalize {
-            mean: a.mean,
-            std: a.std,
-        },
+        norm: Normalize::parse(&a.mean, &a.std)?,
         method: a.method,
         out: a.out,
         keep_float: a.keep_float,

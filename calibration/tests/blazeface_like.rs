@@ -24,12 +24,10 @@ fn calibrate(bias_correction: bool, out: &str) -> Report {
     let out = std::env::temp_dir().join(format!("spotter-calib-{}-{out}", std::process::id()));
     let cfg = Config {
         model: repo().join("tests/data/calib/blazeface_like.tflite"),
+        cut: Default::default(),
         images: shared().join("images"),
         limit: Some(6),
-        norm: Normalize {
-            mean: 127.5,
-            std: 127.5,
-        },
+        norm: Normalize::uniform(127.5, 127.5),
         method: Method::Mse,
         out,
         keep_float: vec![],
@@ -125,7 +123,8 @@ fn bias_correction_does_not_lower_blazeface_like_output_sqnr() {
 #[test]
 fn cle_keeps_blazeface_like_float_outputs() {
     let path = repo().join("tests/data/calib/blazeface_like.tflite");
-    let g = spotter_calibrate::load_float(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let g = spotter_calibrate::load_float(&path, &Default::default())
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let mut e = g.clone();
     let pairs = spotter_calibrate::cle::equalize(&mut e);
     // 16 blocks: depthwise -> 1x1 conv each (the stem conv feeds a PRELU whose output also
