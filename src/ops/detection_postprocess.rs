@@ -184,7 +184,27 @@ fn prepare_kernel(graph: &Graph, index: usize) -> Result<DetectionPostProcess, M
         Source::I8 { .. } => "detection_postprocess_qi8__scalar",
     };
     let scratch = NmsScratch::new(num_boxes, &params, opts.use_regular_nms);
-    let mut k = DetectionPostProcess {
+    let score_lut: [f32; 256] = match cls_src {
+        Source::U8 { scale, zero_point } => {
+            std::array::from_fn(|b| dequantize_scores(b as i32, scale, zero_point))
+        }
+        Source::I8 { scale, zero_point } => {
+            std::array::from_fn(|b| dequantize_scores(b as u8 as i8 as i32, scale, zero_point))
+        }
+        Source::F32 => [0.0; 256],
+    };
+    // Fast NMS can rank the raw bytes when dequantization preserves their order strictly
+    // (always, unless the scale is zero/negative/denormal-tiny); then the dequantized
+    // `scores` temporary is never needed.
+    let quantized_nms = !opts.use_regular_nms
+        && match cls_src {
+            Source::U8 { .. } => strictly_increasing(0..=255u8, |b| score_lut[usize::from(b)]),
+            Source::I8 { .. } => {
+                strictly_increasing(-128..=127i8, |b| score_lut[usize::from(b as u8)])
+            }
+            Source::F32 => false,
+        };
+    Ok(DetectionPostProcess {
         name,
         enc_src,
         enc_stride,
@@ -198,37 +218,16 @@ fn prepare_kernel(graph: &Graph, index: usize) -> Result<DetectionPostProcess, M
         regular: opts.use_regular_nms,
         anchors,
         decoded: vec![BoxCorner::default(); num_boxes],
-        score_lut: match cls_src {
-            Source::U8 { scale, zero_point } => {
-                std::array::from_fn(|b| dequantize_scores(b as i32, scale, zero_point))
-            }
-            Source::I8 { scale, zero_point } => {
-                std::array::from_fn(|b| dequantize_scores(b as u8 as i8 as i32, scale, zero_point))
-            }
-            Source::F32 => [0.0; 256],
+        score_lut,
+        scores: if quantized_nms || matches!(cls_src, Source::F32) {
+            Vec::new()
+        } else {
+            vec![0.0; num_boxes * ncwb]
         },
-        scores: match cls_src {
-            Source::F32 => Vec::new(),
-            _ => vec![0.0; num_boxes * ncwb],
-        },
-        quantized_nms: false,
+        quantized_nms,
         params,
         scratch,
-    };
-    // Fast NMS can rank the raw bytes when dequantization preserves their order strictly
-    // (always, unless the scale is zero/negative/denormal-tiny).
-    k.quantized_nms = !k.regular
-        && match k.cls_src {
-            Source::U8 { .. } => strictly_increasing(0..=255u8, |b| k.score_lut[usize::from(b)]),
-            Source::I8 { .. } => {
-                strictly_increasing(-128..=127i8, |b| k.score_lut[usize::from(b as u8)])
-            }
-            Source::F32 => false,
-        };
-    if k.quantized_nms {
-        k.scores = Vec::new();
-    }
-    Ok(k)
+    })
 }
 
 struct DetectionPostProcess {
