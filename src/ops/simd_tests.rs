@@ -312,7 +312,8 @@ proptest! {
     }
 }
 
-/// Wide shapes: every avx512 column blocking (16..64), many row tiles, both threads splits.
+/// Wide shapes: every avx512 column blocking (16..64), many row tiles, both threads splits;
+/// K = 4700 is past the AVX2 widened-A kernel's stack buffer (`WIDE_KMAX`, its fallback).
 #[test]
 fn conv_simd_matches_scalar_wide() {
     for (i, (in_c, out_c, hw)) in [
@@ -322,6 +323,7 @@ fn conv_simd_matches_scalar_wide() {
         (64, 160, 3),
         (96, 273, 2),
         (8, 1280, 1),
+        (4700, 20, 2),
     ]
     .into_iter()
     .enumerate()

@@ -248,6 +248,121 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     }
 }
 
+/// Longest padded K the widened-A GEMM ([`gemm_madd_wide`]) holds on its stack (3x3 windows
+/// over 512 channels); longer rows run [`gemm_madd`].
+const WIDE_KMAX: usize = 4608;
+/// Rows per tile of [`gemm_madd_wide`]: 12 accumulators + 2 weight vectors + 1 broadcast
+/// fill the 16 ymm registers.
+const WIDE_MR: usize = 6;
+
+/// Zero-extend `kp` bytes at `src` (each xor 0x80 first if `XOR`) to i16 at `dst`.
+///
+/// # Safety
+/// AVX2; `kp` is a multiple of 4; `src` valid for `kp` byte reads (no over-read), `dst` for
+/// `kp` i16 writes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn widen_row<const XOR: bool>(src: *const u8, kp: usize, dst: *mut i16) {
+    let flip = _mm_set1_epi8(0x80u8 as i8);
+    let x = |v: __m128i| if XOR { _mm_xor_si128(v, flip) } else { v };
+    let mut i = 0;
+    while i + 16 <= kp {
+        // SAFETY: `i + 16 <= kp` bytes read, i16 written.
+        unsafe {
+            let v = x(_mm_loadu_si128(src.add(i).cast()));
+            _mm256_storeu_si256(dst.add(i).cast(), _mm256_cvtepu8_epi16(v));
+        }
+        i += 16;
+    }
+    if i + 8 <= kp {
+        // SAFETY: `i + 8 <= kp`: 8-byte load, 8 i16 (16 bytes) stored.
+        unsafe {
+            let v = x(_mm_loadl_epi64(src.add(i).cast()));
+            _mm_storeu_si128(dst.add(i).cast(), _mm_cvtepu8_epi16(v));
+        }
+        i += 8;
+    }
+    if i + 4 <= kp {
+        // SAFETY: `i + 4 <= kp`: 4-byte load, 4 i16 (8 bytes) stored.
+        unsafe {
+            let v = x(_mm_cvtsi32_si128(
+                (src.add(i) as *const i32).read_unaligned(),
+            ));
+            _mm_storel_epi64(dst.add(i).cast(), _mm_cvtepu8_epi16(v));
+        }
+    }
+}
+
+/// `conv_gemm_q{u8,i8}_6x16[_fp32rq]__avx2`: 6 rows x 16 columns per tile, `Madd` packed
+/// weights; `FP`: ONNX Runtime float requantization (`p.requant.scale` is `Some`).
+///
+/// Each tile's A rows are widened to i16 once into a stack buffer (row `min(r, mr - 1)` in
+/// slot `r`, so tail tiles compute on copies of their last row and store only `mr` rows) and
+/// reused for every column block: the inner loop is one `vpbroadcastd` load per row and k
+/// pair, two weight loads and 12 `vpmaddwd` + `vpaddd`, with no byte shuffles. Rows longer
+/// than `WIDE_KMAX` run [`gemm_madd`].
+///
+/// Reads: A rows `kp` bytes (no over-read); packed B `kp * 16` i16 per block. Writes
+/// `min(16, n - col)` bytes per row and block.
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
+    const NR: usize = 16;
+    const MR: usize = WIDE_MR;
+    debug_assert_eq!(p.nr, NR);
+    let kp = p.kp;
+    if kp > WIDE_KMAX {
+        // SAFETY: same contract.
+        return unsafe { gemm_madd::<4, XOR, SIGNED, FP>(p, t) };
+    }
+    let mut wa = std::mem::MaybeUninit::<[[i16; WIDE_KMAX]; MR]>::uninit();
+    let wa = wa.as_mut_ptr() as *mut i16;
+    let mut m = 0;
+    while m < t.rows {
+        let mr = MR.min(t.rows - m);
+        for r in 0..MR {
+            // SAFETY: row `m + min(r, mr - 1)` < rows holds `kp` bytes; slot `r` holds
+            // `WIDE_KMAX >= kp` i16.
+            unsafe {
+                widen_row::<XOR>(
+                    t.a.add((m + r.min(mr - 1)) * t.a_stride),
+                    kp,
+                    wa.add(r * WIDE_KMAX),
+                )
+            };
+        }
+        let wa = wa as *const i16;
+        for nb in t.nb_begin..t.nb_end {
+            // SAFETY: block `nb` spans `kp * 16` i16.
+            let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
+            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            for k2 in 0..kp / 2 {
+                // SAFETY: inside block `nb`.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm256_loadu_si256(bp.cast()),
+                        _mm256_loadu_si256(bp.add(16).cast()),
+                    )
+                };
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: slot `r` holds `kp` widened values, `2 * k2 + 2 <= kp`.
+                    let a2 = unsafe { (wa.add(r * WIDE_KMAX + 2 * k2) as *const i32).read() };
+                    let av = _mm256_set1_epi32(a2);
+                    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(av, b0));
+                    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(av, b1));
+                }
+                // SAFETY: stays within (or one past) block `nb`.
+                bp = unsafe { bp.add(NR * 2) };
+            }
+            // SAFETY: epilogue contract as documented above.
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+        }
+        m += MR;
+    }
+}
+
 /// Bias, row term, requantization (`FP`: ONNX Runtime's float form) and store of an
 /// `MR x 16` tile of ymm accumulators.
 ///
@@ -303,10 +418,10 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
 /// requantization).
 pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
     match (signed, fp32) {
-        (true, false) => (gemm_madd::<4, true, true, false>, "4x16"),
-        (false, false) => (gemm_madd::<4, false, false, false>, "4x16"),
-        (true, true) => (gemm_madd::<4, true, true, true>, "4x16"),
-        (false, true) => (gemm_madd::<4, false, false, true>, "4x16"),
+        (true, false) => (gemm_madd_wide::<true, true, false>, "6x16"),
+        (false, false) => (gemm_madd_wide::<false, false, false>, "6x16"),
+        (true, true) => (gemm_madd_wide::<true, true, true>, "6x16"),
+        (false, true) => (gemm_madd_wide::<false, false, true>, "6x16"),
     }
 }
 
