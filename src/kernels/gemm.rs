@@ -14,6 +14,11 @@
 //! ```
 //! so `col_bias[n] = bias[n] - za * sum_k w'[n][k]` is folded once at load.
 //! - `Madd` format (AVX2 `vpmaddwd`): `w'` as i16 (|w'| <= 255, pair sums of u8*i16 fit i32).
+//! - `Maddubs` format (AVX2 `vpmaddubsw`, u8 x s8 pair sums saturating to i16, accumulated in
+//!   i16 over `MADDUBS_GROUP` quads before widening): `w' = s + r` where the s8 part `s` (in
+//!   the `Vnni` layout) keeps every i16 lane provably unsaturated for any activations, and the
+//!   few weights that would break that bound go to a sparse residual `r` (see
+//!   [`GemmResidual`]); see `pack_maddubs` for the bound.
 //! - `Vnni` format (`vpdpbusd`, u8 x s8): weights as s8 `s = w - 128` for uint8 (then
 //!   `sum a*w' = sum a*s + (128 - zw) * sum a`: `row_factor = 128 - zw`, times each row's byte
 //!   sum), or `s = w` for int8 (`zw = 0`, `row_factor = 0`).
@@ -43,6 +48,28 @@ pub enum PackFormat {
     Mla,
     /// s8 as `Vnni`; `col_bias` also holds `128 * sum_k s`.
     Sdot,
+    /// s8 `s` as `Vnni` plus [`PackedGemm::residual`]; `s + r = w'`.
+    Maddubs,
+}
+
+/// Most quads (4 K values) a `Maddubs` kernel sums in i16 lanes before widening to i32
+/// (`GemmResidual::group`); packing bounds each lane's group of `2 * group` weights (see
+/// `pack_maddubs`).
+pub const MADDUBS_GROUP: usize = 4;
+
+/// The sparse residual of the `Maddubs` format: per column block, the K indices where some
+/// column's weight did not fit the i16 bound, with that block's residual weights there.
+#[derive(Clone, Default)]
+pub struct GemmResidual {
+    /// Entries of block `nb`: `start[nb]..start[nb + 1]` (empty for other formats).
+    pub start: Vec<u32>,
+    /// K index of each entry.
+    pub k: Vec<u32>,
+    /// Per entry `nr` i16 pairs `(r, 0)` (so `vpmaddwd` with a broadcast `(a, 0)` pair gives
+    /// `a * r` per column).
+    pub w: Vec<i16>,
+    /// Quads per i16 group (1..=`MADDUBS_GROUP`).
+    pub group: usize,
 }
 
 /// Weights packed for one micro-kernel: `nr` columns per block, K padded to `kp`.
@@ -65,6 +92,8 @@ pub struct PackedGemm {
     /// Sdot kernels flip uint8 activations instead).
     pub signed_act: bool,
     pub requant: Requant,
+    /// `Maddubs` only: the weights the s8 part could not hold.
+    pub residual: GemmResidual,
 }
 
 /// Quantized weights of a conv in GEMM order: `w[n * k + kk]`, raw values (uint8 or int8
@@ -98,6 +127,27 @@ impl PackedGemm {
             let b = wts.bias.map_or(0, |b| b[nn]);
             *cb = b.wrapping_sub(za.wrapping_mul(sum));
         }
+        let mut residual = GemmResidual::default();
+        let mut maddubs_data = None;
+        let mut format = format;
+        if format == PackFormat::Maddubs {
+            // The longest group whose residual is small enough: longer groups save widening
+            // multiplies but need tighter weights.
+            let packed = [MADDUBS_GROUP, 2]
+                .into_iter()
+                .find_map(|g| pack_maddubs(k, kp, n, nr, g, &wp));
+            match packed {
+                Some((v, r)) => {
+                    maddubs_data = Some(v);
+                    residual = r;
+                }
+                None => {
+                    // Too many weights break the bound: the `Madd` format (the caller picks
+                    // its kernel, see `kernels::gemm_for_format`).
+                    format = PackFormat::Madd;
+                }
+            }
+        }
         let (data, row_factor) = match format {
             PackFormat::Madd => {
                 let mut v = vec![0i16; n_blocks * kp * nr];
@@ -129,6 +179,10 @@ impl PackedGemm {
                 }
                 (AlignedBuf::from_bytes(bytemuck::cast_slice(&v)), 0)
             }
+            PackFormat::Maddubs => (
+                maddubs_data.map_or_else(AlignedBuf::default, |v| AlignedBuf::from_bytes(&v)),
+                0,
+            ),
             PackFormat::Vnni | PackFormat::Sdot => {
                 let unsigned = !wts.signed_act;
                 let mut v = vec![0u8; n_blocks * kp * nr];
@@ -167,8 +221,102 @@ impl PackedGemm {
             row_factor,
             signed_act: wts.signed_act,
             requant: Requant::new(q, n_blocks * nr),
+            residual,
         }
     }
+}
+
+/// `Maddubs` packing of `w'` (`wp(n, k)`): the s8 part in the `Vnni` layout and the residual,
+/// or `None` when more than 1/8 of the K indices of the blocks need residual entries (then the
+/// residual pass would cost more than the `Madd` kernel saves).
+///
+/// The bound: a kernel lane (column `j`, half `h` of each quad) sums `a[k] * s[k]` in i16 over
+/// the `2 * group` indices `k = 4q + 2h + {0, 1}` of a group of quads, starting from 0
+/// (each `vpmaddubsw` pair sum, then wrapping `vpaddw`). With every `a` in `0..=255` and the
+/// lane's positive weights summing to at most 128 and its negative ones to at least -128,
+/// every partial sum lies in `[-32640, 32640]`: no pair sum saturates and the i16 sum is
+/// exact. Weights outside s8 go to the residual first; then, while a lane breaks the bound,
+/// its largest weight in the offending direction does. Real weights are concentrated, so few
+/// move (the Coral SSD: 0.25% of weights, 3% of K indices per block).
+fn pack_maddubs(
+    k: usize,
+    kp: usize,
+    n: usize,
+    nr: usize,
+    group: usize,
+    wp: &impl Fn(usize, usize) -> i32,
+) -> Option<(Vec<u8>, GemmResidual)> {
+    const L: usize = 2 * MADDUBS_GROUP;
+    debug_assert!((1..=MADDUBS_GROUP).contains(&group));
+    let n_blocks = n.div_ceil(nr);
+    let kp4 = kp / 4;
+    let mut data = vec![0u8; n_blocks * kp * nr];
+    let mut res = GemmResidual {
+        start: vec![0],
+        group,
+        ..GemmResidual::default()
+    };
+    for nb in 0..n_blocks {
+        let mut rmap: std::collections::BTreeMap<usize, Vec<i16>> = Default::default();
+        for j in 0..nr.min(n - nb * nr) {
+            let nn = nb * nr + j;
+            for g in (0..kp4).step_by(group) {
+                for h in 0..2 {
+                    let mut ks = [usize::MAX; L];
+                    let mut vals = [0i32; L];
+                    let mut rs = [0i32; L];
+                    for (i, q) in (g..(g + group).min(kp4)).enumerate() {
+                        for e in 0..2 {
+                            let kk = 4 * q + 2 * h + e;
+                            if kk < k {
+                                ks[2 * i + e] = kk;
+                                vals[2 * i + e] = wp(nn, kk);
+                            }
+                        }
+                    }
+                    for (v, r) in vals.iter_mut().zip(rs.iter_mut()) {
+                        if !(-128..=127).contains(v) {
+                            (*r, *v) = (*v, 0);
+                        }
+                    }
+                    loop {
+                        let pos: i32 = vals.iter().filter(|v| **v > 0).sum();
+                        let neg: i32 = vals.iter().filter(|v| **v < 0).sum();
+                        let i = if pos > 128 {
+                            (0..L).max_by_key(|&i| vals[i]).unwrap_or(0)
+                        } else if neg < -128 {
+                            (0..L).min_by_key(|&i| vals[i]).unwrap_or(0)
+                        } else {
+                            break;
+                        };
+                        rs[i] += vals[i];
+                        vals[i] = 0;
+                    }
+                    for i in 0..L {
+                        let kk = ks[i];
+                        if kk == usize::MAX {
+                            continue;
+                        }
+                        data[((nb * kp4 + kk / 4) * nr + j) * 4 + kk % 4] = vals[i] as i8 as u8;
+                        if rs[i] != 0 {
+                            let e = rmap.entry(kk).or_insert_with(|| vec![0; 2 * nr]);
+                            // |w'| <= 255: fits i16.
+                            e[2 * j] = rs[i] as i16;
+                        }
+                    }
+                }
+            }
+        }
+        for (kk, w) in rmap {
+            res.k.push(kk as u32);
+            res.w.extend_from_slice(&w);
+        }
+        res.start.push(res.k.len() as u32);
+    }
+    if res.k.len() * 8 > n_blocks * kp {
+        return None;
+    }
+    Some((data, res))
 }
 
 /// Rows `[0, rows)` of A and C and a range of column blocks for one micro-kernel call.
@@ -315,4 +463,65 @@ pub fn choose_nv(n: usize, lanes: usize, max_nv: usize) -> usize {
         .rev()
         .min_by_key(|&nv| n.div_ceil(nv * lanes) * nv * lanes)
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod maddubs_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `pack_maddubs` splits `w' = s + r` exactly (K padding all zero) and keeps every
+        /// i16 lane group of the kernel inside the no-saturation bound, or declines.
+        #[test]
+        fn maddubs_split_is_exact_and_every_lane_group_is_bounded(
+            k in 1usize..70,
+            n in 1usize..40,
+            spread in 1i32..=255,
+            group in 1usize..=MADDUBS_GROUP,
+            seed in any::<u64>(),
+        ) {
+            let nr = 16;
+            let kp = k.div_ceil(4) * 4;
+            let wp = |nn: usize, kk: usize| {
+                let h = (seed ^ (nn as u64 * 7919 + kk as u64 * 104_729))
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                ((h >> 40) as i32 % (2 * spread + 1) - spread).clamp(-255, 255)
+            };
+            let Some((data, res)) = pack_maddubs(k, kp, n, nr, group, &wp) else {
+                return Ok(());
+            };
+            prop_assert_eq!(res.group, group);
+            let n_blocks = n.div_ceil(nr);
+            prop_assert!(res.k.len() * 8 <= n_blocks * kp);
+            let s = |nn: usize, kk: usize| {
+                let (nb, j) = (nn / nr, nn % nr);
+                data[((nb * (kp / 4) + kk / 4) * nr + j) * 4 + kk % 4] as i8 as i32
+            };
+            let r = |nn: usize, kk: usize| {
+                let (nb, j) = (nn / nr, nn % nr);
+                let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
+                (e0..e1)
+                    .find(|&e| res.k[e] as usize == kk)
+                    .map_or(0, |e| i32::from(res.w[e * 2 * nr + 2 * j]))
+            };
+            for nn in 0..n {
+                for kk in 0..kp {
+                    let want = if kk < k { wp(nn, kk) } else { 0 };
+                    prop_assert_eq!(s(nn, kk) + r(nn, kk), want, "n {} k {}", nn, kk);
+                }
+                for g in (0..kp / 4).step_by(group) {
+                    for h in 0..2 {
+                        let lane: Vec<i32> = (g..(g + group).min(kp / 4))
+                            .flat_map(|q| [4 * q + 2 * h, 4 * q + 2 * h + 1])
+                            .map(|kk| s(nn, kk))
+                            .collect();
+                        let pos: i32 = lane.iter().filter(|v| **v > 0).sum();
+                        let neg: i32 = lane.iter().filter(|v| **v < 0).sum();
+                        prop_assert!(pos <= 128 && neg >= -128, "n {} group {} {:?}", nn, g, lane);
+                    }
+                }
+            }
+        }
+    }
 }

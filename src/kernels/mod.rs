@@ -21,13 +21,23 @@ pub use isa::Isa;
 
 /// The GEMM micro-kernel for `isa`, if it has one (see `aarch64::gemm_for`).
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
+pub use aarch64::{add_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice};
 /// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{add_for, dwconv_for, gemm_for, AddFn, GemmChoice};
+pub use x86_64::{add_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool, _fp32: bool) -> Option<GemmChoice> {
+    None
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub fn gemm_for_format(
+    _isa: Isa,
+    _format: gemm::PackFormat,
+    _signed: bool,
+    _fp32: bool,
+) -> Option<GemmChoice> {
     None
 }
 

@@ -483,6 +483,13 @@ fn simd_conv(
         signed_act: signed,
     };
     let packed = PackedGemm::pack(&wts, choice.format, choice.nr, q);
+    // Packing may decline the chosen format for these weights (see `PackFormat::Maddubs`):
+    // run the kernel of the format it packed instead.
+    let choice = if packed.format == choice.format {
+        choice
+    } else {
+        crate::kernels::gemm_for_format(isa, packed.format, signed, fp32)?
+    };
     let direct = geom.filter_h == 1
         && geom.filter_w == 1
         && geom.stride_h == 1

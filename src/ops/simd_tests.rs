@@ -90,6 +90,10 @@ struct Case {
     /// ONNX Runtime requantization (`RequantMode::OnnxRuntime`) instead of TFLite's.
     onnx: bool,
     seed: u64,
+    /// 0: uniform random weight bytes. Otherwise weights `zw + noise` with |noise| <= spread
+    /// and 1 in 32 a uniform outlier, like trained weights: the AVX2 `Maddubs` packing keeps
+    /// them (uniform bytes mostly fall back to `Madd`) and moves the outliers to its residual.
+    w_spread: u8,
 }
 
 fn act() -> impl Strategy<Value = Activation> {
@@ -131,7 +135,13 @@ fn case(depthwise: bool) -> impl Strategy<Value = Case> {
             prop::collection::vec(1e-3f32..0.1, 80),
             1e-4f32..0.05,
         ),
-        (act(), any::<bool>(), any::<u64>(), any::<bool>()),
+        (
+            act(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<bool>(),
+            prop_oneof![Just(0u8), 1u8..=64],
+        ),
     )
         .prop_map(move |(a, b, z, s, r)| {
             let signed = a.0;
@@ -157,6 +167,7 @@ fn case(depthwise: bool) -> impl Strategy<Value = Case> {
                 with_bias: r.1,
                 onnx: r.3,
                 seed: r.2,
+                w_spread: r.4,
             }
         })
 }
@@ -170,6 +181,28 @@ fn bytes(seed: u64, n: usize) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The weight bytes of `c` (see `Case::w_spread`).
+fn weight_bytes(c: &Case, n: usize) -> Vec<u8> {
+    let raw = bytes(c.seed, n);
+    if c.w_spread == 0 {
+        return raw;
+    }
+    let spread = i32::from(c.w_spread);
+    let (lo, hi) = if c.signed { (-128, 127) } else { (0, 255) };
+    let zw = if c.signed { 0 } else { c.w_zp };
+    raw.iter()
+        .zip(bytes(c.seed ^ 0x5eed, n))
+        .map(|(&r, o)| {
+            let v = if o % 32 == 0 {
+                i32::from(r)
+            } else {
+                (zw + i32::from(r) % (2 * spread + 1) - spread).clamp(lo, hi)
+            };
+            v as u8
         })
         .collect()
 }
@@ -233,7 +266,7 @@ fn graph(c: &Case, depthwise: bool) -> Option<Graph> {
             shape: w_shape,
             dtype: dt,
             quant: w_quant,
-            data: Some(bytes(c.seed, w_len)),
+            data: Some(weight_bytes(c, w_len)),
         },
     ];
     if c.with_bias {
@@ -352,11 +385,51 @@ fn conv_simd_matches_scalar_wide() {
                 with_bias: true,
                 onnx,
                 seed: 77 + i as u64,
+                w_spread: if i % 2 == 0 { 0 } else { 30 },
             };
             let g = graph(&c, false).expect("valid");
             let input = bytes(c.seed, g.tensors[0].num_elements());
             check_all_tiers(&g, &input).expect("bit exact");
         }
+    }
+}
+
+/// Trained-like weights (concentrated, plus outliers past the i16 bound) keep the AVX2
+/// `Maddubs` kernel, residual included, and it equals the reference.
+#[test]
+fn avx2_maddubs_kernel_with_residual_matches_scalar() {
+    if !Isa::Avx2.supported() {
+        return;
+    }
+    for (signed, onnx) in [(false, false), (true, false), (false, true)] {
+        let c = Case {
+            signed,
+            per_channel: signed,
+            batches: 1,
+            in_h: 7,
+            in_w: 9,
+            in_c: 72,
+            out_c: 40,
+            k: 1,
+            stride: 1,
+            same: true,
+            in_zp: if signed { -7 } else { 121 },
+            w_zp: if signed { 0 } else { 131 },
+            out_zp: if signed { 3 } else { 117 },
+            in_scale: 0.02,
+            w_scales: (0..40).map(|j| 0.002 + 0.0001 * j as f32).collect(),
+            out_scale: 0.05,
+            act: Activation::None,
+            with_bias: true,
+            onnx,
+            seed: 4242,
+            w_spread: 24,
+        };
+        let g = graph(&c, false).expect("valid");
+        let input = bytes(c.seed ^ 1, g.tensors[0].num_elements());
+        check_all_tiers(&g, &input).expect("bit exact");
+        let (name, _) = run_tier(&g, Isa::Avx2, &input, 1);
+        assert!(name.contains("maddubs"), "{name}");
     }
 }
 
@@ -439,6 +512,7 @@ fn onnx_requant_mode_runs_fp32rq_simd_kernels() {
             with_bias: true,
             onnx: true,
             seed: 5 + k as u64,
+            w_spread: 0,
         };
         let g = graph(&c, depthwise).expect("valid");
         let input = bytes(c.seed, g.tensors[0].num_elements());

@@ -50,6 +50,17 @@ pub fn gemm_for(isa: Isa, _n: usize, signed: bool, fp32: bool) -> Option<GemmCho
     }
 }
 
+/// The GEMM micro-kernel of `isa` for weights packed in `format` when packing declined the
+/// chosen format: no aarch64 format declines.
+pub fn gemm_for_format(
+    _isa: Isa,
+    _format: PackFormat,
+    _signed: bool,
+    _fp32: bool,
+) -> Option<GemmChoice> {
+    None
+}
+
 /// The depthwise 3x3 kernel of `isa`, its ISA name and channel block width (`PackedDw::bw`,
 /// `DwLayout::Taps`); `fp32` as in [`gemm_for`].
 pub fn dwconv_for(isa: Isa, signed: bool, fp32: bool) -> Option<(DwFn, &'static str, usize)> {

@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwRows, PackedDw};
-use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
+use crate::kernels::gemm::{GemmFn, GemmRows, PackFormat, PackedGemm, MADDUBS_GROUP};
 use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
 use crate::kernels::requant::Requant;
 
@@ -363,6 +363,102 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     }
 }
 
+/// `conv_gemm_q{u8,i8}_3x16_maddubs[_fp32rq]__avx2`: 3 rows x 16 columns per tile, `Maddubs`
+/// packed weights (`FP`: ONNX Runtime float requantization, `p.requant.scale` is `Some`).
+///
+/// Per quad of K a row's 4 activation bytes are broadcast and multiplied with the s8 weights
+/// by `vpmaddubsw` into i16 lanes, which sum a group of quads (`GemmResidual::group`, up to
+/// `MADDUBS_GROUP`) before one `vpmaddwd` by 1 widens them into the i32 accumulators: 2.5
+/// multiplies per 64 products with groups of 4 (3 with 2) instead of the `Madd` kernel's 4. The packing bounds every lane so nothing saturates (see
+/// `kernels::gemm::pack_maddubs`); the sparse residual then adds `a[k] * r[k][j]` per entry
+/// with `vpmaddwd` on `(a, 0)` pairs, exactly. 6 i16 + 6 i32 accumulators, 2 weight vectors,
+/// the broadcast and the ones fill the 16 ymm registers.
+///
+/// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
+/// packed B `kp * 16` bytes per block. Writes `min(16, n - col)` bytes per row and block.
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
+    const NR: usize = 16;
+    const MR: usize = 3;
+    debug_assert_eq!(p.nr, NR);
+    debug_assert_eq!(p.format, PackFormat::Maddubs);
+    let kp4 = p.kp / 4;
+    let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
+    let ones = _mm256_set1_epi16(1);
+    let res = &p.residual;
+    let group = res.group;
+    debug_assert!((1..=MADDUBS_GROUP).contains(&group));
+    let mut m = 0;
+    while m < t.rows {
+        let mr = MR.min(t.rows - m);
+        let mut arow = [t.a; MR];
+        for (r, ap) in arow.iter_mut().enumerate() {
+            // SAFETY: row `m + min(r, mr - 1)` < rows.
+            *ap = unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) };
+        }
+        for nb in t.nb_begin..t.nb_end {
+            // SAFETY: block `nb` spans `kp * 16` bytes.
+            let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
+            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            let mut q = 0;
+            while q < kp4 {
+                let qe = (q + group).min(kp4);
+                let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
+                for qq in q..qe {
+                    // SAFETY: quad `qq` of block `nb`.
+                    let (b0, b1) = unsafe {
+                        (
+                            _mm256_loadu_si256(bp.add(qq * 64).cast()),
+                            _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
+                        )
+                    };
+                    for (a16, ap) in acc16.iter_mut().zip(&arow) {
+                        // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
+                        let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
+                        let mut av = _mm256_set1_epi32(a4);
+                        if XOR {
+                            av = _mm256_xor_si256(av, flip);
+                        }
+                        a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
+                        a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
+                    }
+                }
+                for (a, a16) in acc.iter_mut().zip(&acc16) {
+                    a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
+                    a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
+                }
+                q = qe;
+            }
+            let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
+            for e in e0..e1 {
+                let kk = res.k[e] as usize;
+                // SAFETY: entry `e` holds `2 * NR` i16.
+                let (r0, r1) = unsafe {
+                    let w = res.w.as_ptr().add(e * 2 * NR);
+                    (
+                        _mm256_loadu_si256(w.cast()),
+                        _mm256_loadu_si256(w.add(NR).cast()),
+                    )
+                };
+                for (a, ap) in acc.iter_mut().zip(&arow) {
+                    // SAFETY: `kk < k <= kp`.
+                    let x = unsafe { *ap.add(kk) } ^ if XOR { 0x80 } else { 0 };
+                    // The pair `(x, 0)`: `vpmaddwd` gives `x * r` per column.
+                    let av = _mm256_set1_epi32(i32::from(x));
+                    a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(av, r0));
+                    a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(av, r1));
+                }
+            }
+            // SAFETY: epilogue contract as documented above.
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+        }
+        m += MR;
+    }
+}
+
 /// Bias, row term, requantization (`FP`: ONNX Runtime's float form) and store of an
 /// `MR x 16` tile of ymm accumulators.
 ///
@@ -414,9 +510,19 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     }
 }
 
-/// The AVX2 GEMM micro-kernel (`nr = 16`) and its tile name (`fp32`: ONNX Runtime float
-/// requantization).
+/// The AVX2 `Maddubs` GEMM micro-kernel (`nr = 16`) and its tile name (`fp32`: ONNX Runtime
+/// float requantization).
 pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
+    match (signed, fp32) {
+        (true, false) => (gemm_maddubs::<true, true, false>, "3x16_maddubs"),
+        (false, false) => (gemm_maddubs::<false, false, false>, "3x16_maddubs"),
+        (true, true) => (gemm_maddubs::<true, true, true>, "3x16_maddubs"),
+        (false, true) => (gemm_maddubs::<false, false, true>, "3x16_maddubs"),
+    }
+}
+
+/// The AVX2 `Madd` GEMM micro-kernel (`nr = 16`), for weights the `Maddubs` packing declines.
+pub(crate) fn gemm_kernel_madd(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
     match (signed, fp32) {
         (true, false) => (gemm_madd_wide::<true, true, false>, "6x16"),
         (false, false) => (gemm_madd_wide::<false, false, false>, "6x16"),

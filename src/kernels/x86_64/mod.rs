@@ -27,7 +27,7 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool, fp32: bool) -> Option<GemmChoi
         Isa::Avx2 => {
             let (kernel, tile) = avx2::gemm_kernel(signed, fp32);
             Some(GemmChoice {
-                format: PackFormat::Madd,
+                format: PackFormat::Maddubs,
                 nr: 16,
                 kernel,
                 tile,
@@ -48,6 +48,28 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool, fp32: bool) -> Option<GemmChoi
             Some(GemmChoice {
                 format: PackFormat::Vnni,
                 nr: 16 * nv,
+                kernel,
+                tile,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The GEMM micro-kernel of `isa` for weights packed in `format`, when packing declined the
+/// format [`gemm_for`] chose (`PackedGemm::pack` may turn `Maddubs` into `Madd`).
+pub fn gemm_for_format(
+    isa: Isa,
+    format: PackFormat,
+    signed: bool,
+    fp32: bool,
+) -> Option<GemmChoice> {
+    match (isa, format) {
+        (Isa::Avx2, PackFormat::Madd) => {
+            let (kernel, tile) = avx2::gemm_kernel_madd(signed, fp32);
+            Some(GemmChoice {
+                format,
+                nr: 16,
                 kernel,
                 tile,
             })
