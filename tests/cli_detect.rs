@@ -236,3 +236,28 @@ fn bit_flipped_models_never_crash() {
         }
     }
 }
+
+/// Regression: `spotter board check | grep -q ...` and `spotter bench ... | head -1` panicked
+/// in `println!` once the reader had closed the pipe (exit 101 and a panic message). Now a
+/// broken pipe ends the command quietly with status 0.
+#[test]
+fn writing_to_a_closed_stdout_is_not_a_panic() {
+    for args in [
+        &["board", "check", "--board", "x86_64"][..],
+        &["bench", "--runs", "1", "--threads", "1", "--profile"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spotter"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn spotter");
+        // Close the read end before spotter writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

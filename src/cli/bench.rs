@@ -78,22 +78,22 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let min = times[0];
     let name = model.display().to_string();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "model": name, "isa": isa.name(), "threads": threads, "runs": args.runs,
                 "median_ms": (median * 1000.0).round() / 1000.0,
                 "min_ms": (min * 1000.0).round() / 1000.0,
             })
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "{name}: isa {isa}, {threads} thread(s), {} runs: median {median:.3} ms, min {min:.3} ms",
             args.runs
-        );
+        )?;
     }
     if args.profile {
-        print_profile(&session, &per_op, args.runs);
+        print_profile(&session, &per_op, args.runs)?;
     }
     Ok(0)
 }
@@ -115,7 +115,7 @@ fn fill_input(session: &mut Session) {
     }
 }
 
-fn print_profile(session: &Session, per_op: &[Duration], runs: usize) {
+fn print_profile(session: &Session, per_op: &[Duration], runs: usize) -> std::io::Result<()> {
     let names = session.kernel_names();
     let macs = session.kernel_macs();
     let total: f64 = per_op
@@ -123,10 +123,15 @@ fn print_profile(session: &Session, per_op: &[Duration], runs: usize) {
         .map(|d| d.as_secs_f64())
         .sum::<f64>()
         .max(1e-12);
-    println!(
+    outln!(
         "{:>4}  {:<24} {:<36} {:>9} {:>6} {:>8}",
-        "op", "type", "kernel", "ms", "share", "GMAC/s"
-    );
+        "op",
+        "type",
+        "kernel",
+        "ms",
+        "share",
+        "GMAC/s"
+    )?;
     let mut rows: Vec<usize> = (0..per_op.len()).collect();
     rows.sort_by(|&a, &b| per_op[b].cmp(&per_op[a]));
     for i in rows {
@@ -136,7 +141,7 @@ fn print_profile(session: &Session, per_op: &[Duration], runs: usize) {
         } else {
             0.0
         };
-        println!(
+        outln!(
             "{:>4}  {:<24} {:<36} {:>9.4} {:>5.1}% {:>8.1}",
             i,
             session.graph().ops[i].kind.name(),
@@ -144,6 +149,7 @@ fn print_profile(session: &Session, per_op: &[Duration], runs: usize) {
             secs * 1e3,
             100.0 * per_op[i].as_secs_f64() / total,
             gmacs
-        );
+        )?;
     }
+    Ok(())
 }

@@ -49,16 +49,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.command {
         Command::Check(arg) => {
             let b = find(&arg)?;
-            println!("board {} ({})", b.name, b.path.display());
+            outln!("board {} ({})", b.name, b.path.display())?;
             if let Some(built) = board::built_for() {
-                println!("this binary was built for board {built}");
+                outln!("this binary was built for board {built}")?;
             }
             let findings = board::check_cpu(&b);
             for f in &findings {
-                println!("{f}");
+                outln!("{f}")?;
             }
             if let (Some(have), Some(floor)) = (board::running_glibc(), Some(&b.build.glibc)) {
-                println!("glibc {have} running; board floor {floor}");
+                outln!("glibc {have} running; board floor {floor}")?;
             }
             let worst = findings.iter().map(|f| f.severity).max();
             Ok(if worst == Some(Severity::Error) {
@@ -69,25 +69,25 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Command::Show(arg) => {
             let b = find(&arg)?;
-            println!("name        {}", b.name);
-            println!("description {}", b.description);
-            println!("file        {}", b.path.display());
-            println!("target      {}", b.build.target);
-            println!("glibc       {}", b.build.glibc);
-            println!("deb arch    {}", b.build.deb_arch);
-            println!("cpu         {}", b.build.cpu.as_deref().unwrap_or("-"));
+            outln!("name        {}", b.name)?;
+            outln!("description {}", b.description)?;
+            outln!("file        {}", b.path.display())?;
+            outln!("target      {}", b.build.target)?;
+            outln!("glibc       {}", b.build.glibc)?;
+            outln!("deb arch    {}", b.build.deb_arch)?;
+            outln!("cpu         {}", b.build.cpu.as_deref().unwrap_or("-"))?;
             let f: Vec<&str> = b.cpu_features.iter().map(|i| i.name()).collect();
-            println!(
+            outln!(
                 "features    {}",
                 if f.is_empty() {
                     "-".into()
                 } else {
                     f.join(", ")
                 }
-            );
-            println!("threads     {}", b.threads);
-            println!("camera      {}", b.camera.as_deref().unwrap_or("-"));
-            println!("serial      {}", b.serial.as_deref().unwrap_or("-"));
+            )?;
+            outln!("threads     {}", b.threads)?;
+            outln!("camera      {}", b.camera.as_deref().unwrap_or("-"))?;
+            outln!("serial      {}", b.serial.as_deref().unwrap_or("-"))?;
             Ok(0)
         }
         Command::Config { board: arg, base } => {
@@ -97,23 +97,26 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             let table: toml::Table = toml::from_str(&text)
                 .map_err(|e| UsageError(format!("{}: {e}", base.display())))?;
             let merged = b.merged_config(&table);
-            println!(
+            outln!(
                 "# spotter configuration for board {} ({}).\n# Generated from {} and {}.",
                 b.name,
                 b.description,
                 base.display(),
                 b.path.display()
-            );
+            )?;
             print!("{}", toml::to_string(&merged)?);
             Ok(0)
         }
         Command::List { dir } => {
             let boards = board::list(&dir).map_err(|e| UsageError(e.to_string()))?;
             for b in boards.values() {
-                println!(
+                outln!(
                     "{:<12} {:<32} glibc {:<5} {}",
-                    b.name, b.build.target, b.build.glibc, b.description
-                );
+                    b.name,
+                    b.build.target,
+                    b.build.glibc,
+                    b.description
+                )?;
             }
             Ok(0)
         }

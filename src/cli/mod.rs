@@ -1,6 +1,15 @@
 //! Subcommands. Exit status contract: 0 ok; 2 bad arguments or an unreadable/invalid model;
 //! 1 any other runtime error.
 
+/// `println!` that returns the write error instead of panicking when stdout is closed
+/// (`spotter board check | head -1`): callers `?` it, and `main` ends quietly on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod board;
 mod decode_serial;
@@ -38,6 +47,14 @@ enum Command {
     Run(run::Args),
     /// Decode what a serial sink wrote (stdin) into JSON lines (stdout).
     DecodeSerial(decode_serial::Args),
+}
+
+/// The error is (caused by) writing to a closed pipe.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Exit codes.
@@ -91,6 +108,8 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        // The reader of our stdout went away (`| head`): nothing left to say, like other tools.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("spotter: error: {e:#}");
             exit_code(&e)

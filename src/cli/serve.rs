@@ -144,8 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let server = HttpServer::start(opts, LiveState::new(), Some(served.clone()))
         .map_err(|e| UsageError(e.to_string()))?;
     let bound = server.local_addr();
-    // Tests and scripts read this line for the port (with --http 127.0.0.1:0).
-    println!("spotter serve: model \"{name}\" on http://{bound}/ (predict: POST /v1/models/{name}:predict)");
+    // Tests and scripts read this line for the port (with --http 127.0.0.1:0). A closed
+    // stdout must not stop the server: the line is informational.
+    let _ = outln!("spotter serve: model \"{name}\" on http://{bound}/ (predict: POST /v1/models/{name}:predict)");
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
