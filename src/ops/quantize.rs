@@ -43,55 +43,20 @@ fn round_half_even_small(v: f32) -> f32 {
 }
 
 /// [`quantize_round_even`] over a slice (`out[i]` from `x[i]`, as many as both hold); on
-/// x86-64 four lanes at a time with SSE2 (baseline there): `divps`, `maxps(v, lo)` (NaN gives
-/// `lo`, as the scalar form), `minps`, `cvtps2dq` (round half to even under the default
-/// MXCSR). The image QUANTIZE at the head of ONNX graphs runs this on every pixel.
+/// x86-64 16 lanes per step with SSE2 (baseline there, `kernels::x86_64::quantize_even_sse2`).
+/// The image QUANTIZE at the head of ONNX graphs runs this on every pixel.
 fn quantize_even_slice(x: &[f32], out: &mut [u8], scale: f32, zp: i32, qmin: i32, qmax: i32) {
     let n = x.len().min(out.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU runs it.
-    let i = unsafe { quantize_even_sse2(&x[..n], &mut out[..n], scale, zp, qmin, qmax) };
+    let i = unsafe {
+        crate::kernels::x86_64::quantize_even_sse2(&x[..n], &mut out[..n], scale, zp, qmin, qmax)
+    };
     #[cfg(not(target_arch = "x86_64"))]
     let i = 0;
     for (o, &v) in out[i..n].iter_mut().zip(&x[i..n]) {
         *o = quantize_round_even(v, scale, zp, qmin, qmax) as u8;
     }
-}
-
-/// The four-lane body of [`quantize_even_slice`] over `x` and `out` of equal length; returns
-/// how many leading elements it wrote (a multiple of 4; the caller does the rest).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-fn quantize_even_sse2(
-    x: &[f32],
-    out: &mut [u8],
-    scale: f32,
-    zp: i32,
-    qmin: i32,
-    qmax: i32,
-) -> usize {
-    use std::arch::x86_64::*;
-    let n = x.len().min(out.len());
-    let (s, z) = (_mm_set1_ps(scale), _mm_set1_epi32(zp));
-    let (lo, hi) = (
-        _mm_set1_ps((qmin - zp) as f32),
-        _mm_set1_ps((qmax - zp) as f32),
-    );
-    let mut i = 0;
-    while i + 4 <= n {
-        // SAFETY: `i + 4 <= n <= x.len()`: four readable floats.
-        let v = unsafe { _mm_loadu_ps(x.as_ptr().add(i)) };
-        let v = _mm_min_ps(_mm_max_ps(_mm_div_ps(v, s), lo), hi);
-        let q = _mm_add_epi32(_mm_cvtps_epi32(v), z);
-        let mut lanes = [0i32; 4];
-        // SAFETY: 16-byte store into a 4 x i32 array.
-        unsafe { _mm_storeu_si128(lanes.as_mut_ptr().cast(), q) };
-        for (o, q) in out[i..i + 4].iter_mut().zip(lanes) {
-            *o = q as u8;
-        }
-        i += 4;
-    }
-    i
 }
 
 #[cfg(test)]

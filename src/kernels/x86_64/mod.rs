@@ -5,6 +5,9 @@
 mod avx2;
 mod avx512vnni;
 mod avxvnni;
+mod sse2;
+
+pub use sse2::quantize_even_sse2;
 
 use super::dwconv::DwFn;
 use super::gemm::{choose_nv, GemmFn, PackFormat};
