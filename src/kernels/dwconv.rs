@@ -51,13 +51,29 @@ pub struct PackedDw {
     pub zp_row: Vec<u8>,
 }
 
-/// Output rows (`b * out_h + oy`) `[row_begin, row_end)` of one call.
+/// The work of one call: output rows (`b * out_h + oy`) `[row_begin, row_end)`, channel
+/// blocks (of `PackedDw::bw` channels) `[block_begin, block_end)` of each. `block_end` may
+/// exceed the block count (kernels clamp it), so `0..usize::MAX` means every channel. Kernels
+/// write exactly the output bytes of those rows and channels, so calls with disjoint
+/// (row, block) ranges may run concurrently.
 #[derive(Clone, Copy)]
 pub struct DwRows {
     pub input: *const u8,
     pub output: *mut u8,
     pub row_begin: usize,
     pub row_end: usize,
+    pub block_begin: usize,
+    pub block_end: usize,
+}
+
+impl DwRows {
+    /// Channel blocks `[begin, end)` of this call for a tensor of `cblocks` blocks (empty when
+    /// the range lies past the last block).
+    #[inline]
+    pub fn blocks(&self, cblocks: usize) -> std::ops::Range<usize> {
+        let end = self.block_end.min(cblocks);
+        self.block_begin.min(end)..end
+    }
 }
 
 /// # Safety

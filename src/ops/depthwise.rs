@@ -76,12 +76,27 @@ impl<T: Q8 + Pod> Kernel for DepthwiseQ8<T> {
 }
 
 /// Quantized depthwise 3x3 (multiplier 1, dilation 1) with a SIMD kernel, split over output
-/// rows.
+/// rows and, on small layers, channel blocks.
 struct DepthwiseSimd {
     name: String,
     packed: PackedDw,
     kernel: DwFn,
     macs: u64,
+}
+
+/// Task grid `(row chunks, channel-block ranges)` for `rows` output rows of `cblocks` channel
+/// blocks on `threads` threads: one task single-threaded, else about `8 * threads` tasks
+/// (threads take tasks dynamically, so several per thread even out the end of the op), over
+/// rows first and over channel blocks as well when there are too few rows (the 10x10 and 5x5
+/// layers of SSD MobileNet v2: a rows-only split leaves a thread with a whole extra row).
+fn split_dw(threads: usize, rows: usize, cblocks: usize) -> (usize, usize) {
+    if threads <= 1 {
+        return (1, 1);
+    }
+    let target = 8 * threads;
+    let tasks_r = rows.clamp(1, target);
+    let tasks_c = target.div_ceil(tasks_r).clamp(1, cblocks.max(1));
+    (tasks_r, tasks_c)
 }
 
 impl Kernel for DepthwiseSimd {
@@ -94,25 +109,27 @@ impl Kernel for DepthwiseSimd {
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
         let g = &self.packed.geom;
         let rows = g.batches * g.out_h;
-        let tasks = if ctx.threads() == 1 {
-            1
-        } else {
-            rows.min(4 * ctx.threads())
-        };
+        let cblocks = g.in_c.div_ceil(self.packed.bw);
+        let (tasks_r, tasks_c) = split_dw(ctx.threads(), rows, cblocks);
         let input = inputs[0].as_ptr();
         let out = SyncPtr(outputs[0].as_mut_ptr());
         let (packed, kernel) = (&self.packed, self.kernel);
         let input = SyncPtr(input as *mut u8);
-        ctx.parallel_for(tasks, &|t| {
+        // Tasks numbered row-major, so the pool's contiguous per-thread blocks of tasks are
+        // row ranges (the rows the previous op's same thread wrote).
+        ctx.parallel_for(tasks_r * tasks_c, &|t| {
+            let (tr, tc) = (t / tasks_c, t % tasks_c);
             let r = DwRows {
                 input: input.get(),
                 output: out.get(),
-                row_begin: t * rows / tasks,
-                row_end: (t + 1) * rows / tasks,
+                row_begin: tr * rows / tasks_r,
+                row_end: (tr + 1) * rows / tasks_r,
+                block_begin: tc * cblocks / tasks_c,
+                block_end: (tc + 1) * cblocks / tasks_c,
             };
             // SAFETY: the kernel was chosen for a tier this CPU supports; the buffers hold the
             // whole input/output tensors of `geom` (buffer contract); tasks write disjoint
-            // output rows.
+            // (row, channel block) ranges of the output.
             unsafe { kernel(packed, &r) };
         });
     }
@@ -379,4 +396,18 @@ mod tests {
 #[test]
 fn matches_litert_builtin_ref() {
     assert!(crate::ops::conv::litert_cases::check_file("depthwise.json") > 0);
+}
+
+#[cfg(test)]
+#[test]
+fn split_dw_covers_small_layers_with_channel_blocks() {
+    // Single-threaded: one task.
+    assert_eq!(split_dw(1, 5, 30), (1, 1));
+    // Many rows: rows only.
+    assert_eq!(split_dw(2, 75, 3), (16, 1));
+    // 5x5 with 960 channels (30 blocks of 32): 5 row chunks x 4 block ranges.
+    assert_eq!(split_dw(2, 5, 30), (5, 4));
+    // Never more block ranges than blocks, never zero tasks.
+    assert_eq!(split_dw(4, 1, 2), (1, 2));
+    assert_eq!(split_dw(2, 0, 0), (1, 1));
 }

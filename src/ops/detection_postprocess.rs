@@ -21,6 +21,7 @@ use crate::vision::nms::{
     NmsScratch,
 };
 
+use super::conv::SyncPtr;
 use super::util::{f32s, f32s_mut, OpRef};
 use super::{Kernel, RunCtx};
 
@@ -252,33 +253,60 @@ struct DetectionPostProcess {
     scratch: NmsScratch,
 }
 
+/// Anchors per box-decoding task: the SSD's 1917 anchors make 8 tasks.
+const DECODE_ROWS_PER_TASK: usize = 240;
+
 impl DetectionPostProcess {
-    fn decode(&mut self, enc: &[u8]) {
+    /// Decode anchor `i` of the box encodings `enc`.
+    fn decode_one(&self, enc: &[u8], i: usize) -> BoxCorner {
         let stride = self.enc_stride;
-        for (i, (out, anchor)) in self.decoded.iter_mut().zip(&self.anchors).enumerate() {
-            let e = match self.enc_src {
-                Source::F32 => CenterSize::from_slice(&f32s(enc)[i * stride..]),
-                Source::U8 { scale, zero_point } => {
-                    let q = &enc[i * stride..];
-                    CenterSize {
-                        y: dequantize(q[0] as i32, scale, zero_point),
-                        x: dequantize(q[1] as i32, scale, zero_point),
-                        h: dequantize(q[2] as i32, scale, zero_point),
-                        w: dequantize(q[3] as i32, scale, zero_point),
-                    }
+        let anchor = self.anchors[i];
+        let e = match self.enc_src {
+            Source::F32 => CenterSize::from_slice(&f32s(enc)[i * stride..]),
+            Source::U8 { scale, zero_point } => {
+                let q = &enc[i * stride..];
+                CenterSize {
+                    y: dequantize(q[0] as i32, scale, zero_point),
+                    x: dequantize(q[1] as i32, scale, zero_point),
+                    h: dequantize(q[2] as i32, scale, zero_point),
+                    w: dequantize(q[3] as i32, scale, zero_point),
                 }
-                Source::I8 { scale, zero_point } => {
-                    let q = &enc[i * stride..];
-                    CenterSize {
-                        y: dequantize(q[0] as i8 as i32, scale, zero_point),
-                        x: dequantize(q[1] as i8 as i32, scale, zero_point),
-                        h: dequantize(q[2] as i8 as i32, scale, zero_point),
-                        w: dequantize(q[3] as i8 as i32, scale, zero_point),
-                    }
+            }
+            Source::I8 { scale, zero_point } => {
+                let q = &enc[i * stride..];
+                CenterSize {
+                    y: dequantize(q[0] as i8 as i32, scale, zero_point),
+                    x: dequantize(q[1] as i8 as i32, scale, zero_point),
+                    h: dequantize(q[2] as i8 as i32, scale, zero_point),
+                    w: dequantize(q[3] as i8 as i32, scale, zero_point),
                 }
-            };
-            *out = decode_center_size(e, *anchor, self.scale);
-        }
+            }
+        };
+        decode_center_size(e, anchor, self.scale)
+    }
+
+    /// All boxes into `self.decoded`, split over the pool in anchor ranges (each box is a pure
+    /// function of its anchor and encoding, so the split does not change a bit).
+    fn decode(&mut self, ctx: &RunCtx, enc: &[u8]) {
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let rows = decoded.len().min(self.anchors.len());
+        let tasks = if ctx.threads() > 1 {
+            rows.div_ceil(DECODE_ROWS_PER_TASK).max(1)
+        } else {
+            1
+        };
+        let out = SyncPtr(decoded.as_mut_ptr());
+        let this = &*self;
+        ctx.parallel_for(tasks, &|t| {
+            let (r0, r1) = (t * rows / tasks, (t + 1) * rows / tasks);
+            // SAFETY: `r1 <= rows <= decoded.len()`; tasks own disjoint anchor ranges, and
+            // `decoded` outlives the `parallel_for`.
+            let part = unsafe { std::slice::from_raw_parts_mut(out.get().add(r0), r1 - r0) };
+            for (o, i) in part.iter_mut().zip(r0..r1) {
+                *o = this.decode_one(enc, i);
+            }
+        });
+        self.decoded = decoded;
     }
 }
 
@@ -287,8 +315,9 @@ impl Kernel for DetectionPostProcess {
         self.name
     }
 
-    fn run(&mut self, _ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
-        self.decode(inputs[0]);
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        self.decode(ctx, inputs[0]);
+        let par = |tasks: usize, f: &(dyn Fn(usize) + Sync)| ctx.parallel_for(tasks, f);
         let [boxes, classes, out_scores, num] = outputs else {
             return;
         };
@@ -307,11 +336,11 @@ impl Kernel for DetectionPostProcess {
             (true, Source::I8 { .. }) => {
                 let bytes = bytemuck::cast_slice::<u8, i8>(inputs[1]);
                 let deq = |b: i8| lut[usize::from(b as u8)];
-                fast_nms_quantized(p, decoded, bytes, deq, scratch, &mut out)
+                fast_nms_quantized(p, decoded, bytes, deq, scratch, &mut out, &par)
             }
             (true, _) => {
                 let deq = |b: u8| lut[usize::from(b)];
-                fast_nms_quantized(p, decoded, inputs[1], deq, scratch, &mut out)
+                fast_nms_quantized(p, decoded, inputs[1], deq, scratch, &mut out, &par)
             }
             (false, src) => {
                 let scores: &[f32] = if let Source::F32 = src {

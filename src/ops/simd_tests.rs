@@ -40,10 +40,19 @@ fn run_tier(graph: &Graph, isa: Isa, input: &[u8], threads: usize) -> (String, V
 
 /// The one check: every available tier and 1/2 threads equal the scalar reference.
 fn check_all_tiers(graph: &Graph, input: &[u8]) -> Result<(), TestCaseError> {
+    check_tiers_threads(graph, input, &[1, 2])
+}
+
+/// [`check_all_tiers`] at each thread count of `thread_counts`.
+fn check_tiers_threads(
+    graph: &Graph,
+    input: &[u8],
+    thread_counts: &[usize],
+) -> Result<(), TestCaseError> {
     let (ref_name, want) = run_tier(graph, Isa::Scalar, input, 1);
     prop_assert!(ref_name.ends_with("__scalar"), "{}", ref_name);
     for isa in Isa::available() {
-        for threads in [1, 2] {
+        for &threads in thread_counts {
             let (name, got) = run_tier(graph, isa, input, threads);
             if isa != Isa::Scalar {
                 prop_assert!(
@@ -341,6 +350,28 @@ proptest! {
         if let Some(g) = graph(&c, true) {
             let input = bytes(c.seed ^ 0x1234, g.tensors[0].num_elements());
             check_all_tiers(&g, &input)?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Depthwise split over (rows x channel blocks): few rows and many channels (several
+    /// 16/32-channel blocks plus a tail) so every thread count from 1 to 4 splits channel
+    /// blocks, and the result still equals the reference bit for bit.
+    #[test]
+    fn depthwise_channel_block_split_matches_reference(
+        c in case(true),
+        in_c in 1usize..=150,
+        hw in (1usize..=5, 1usize..=5),
+    ) {
+        // Per-channel scales for every channel (the strategy draws 80).
+        let w_scales = (0..in_c).map(|i| c.w_scales[i % c.w_scales.len()]).collect();
+        let c = Case { in_c, out_c: in_c, in_h: hw.0, in_w: hw.1, batches: 1, w_scales, ..c };
+        if let Some(g) = graph(&c, true) {
+            let input = bytes(c.seed ^ 0x5678, g.tensors[0].num_elements());
+            check_tiers_threads(&g, &input, &[1, 2, 3, 4])?;
         }
     }
 }

@@ -21,13 +21,19 @@ use std::thread::JoinHandle;
 
 type Job = *const (dyn Fn(usize) + Sync);
 
+/// A task cursor alone on its cache lines (128 bytes: adjacent-line prefetch pairs lines).
+#[repr(align(128))]
+struct Cursor(AtomicUsize);
+
 struct Inner {
     generation: AtomicU64,
     /// The current job and its task count. Written only by the caller of `run`, before it
     /// bumps `generation`; read by workers after they observe the new generation.
     job: UnsafeCell<(Option<Job>, usize)>,
-    /// Per thread `k`: the next unclaimed task of its block `block(k)`.
-    cursors: Box<[AtomicUsize]>,
+    /// Per thread `k`: the next unclaimed task of its block `block(k)`, each on its own cache
+    /// lines (threads claim from their own cursor with `fetch_add` on every task; sharing a
+    /// line would move it between the cores on every claim).
+    cursors: Box<[Cursor]>,
     /// Workers that have not finished the current generation yet.
     active: AtomicUsize,
     sleepers: AtomicUsize,
@@ -81,7 +87,9 @@ impl ThreadPool {
         let inner = Arc::new(Inner {
             generation: AtomicU64::new(0),
             job: UnsafeCell::new((None, 0)),
-            cursors: (0..threads.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+            cursors: (0..threads.max(1))
+                .map(|_| Cursor(AtomicUsize::new(0)))
+                .collect(),
             active: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
@@ -125,7 +133,7 @@ impl ThreadPool {
         // SAFETY: no worker reads `job` now: the previous generation finished (active == 0).
         unsafe { *inner.job.get() = (Some(job), tasks) };
         for (k, c) in inner.cursors.iter().enumerate() {
-            c.store(block(k, inner.cursors.len(), tasks).0, Ordering::Relaxed);
+            c.0.store(block(k, inner.cursors.len(), tasks).0, Ordering::Relaxed);
         }
         inner.active.store(self.workers.len(), Ordering::Relaxed);
         inner.generation.fetch_add(1, Ordering::SeqCst);
@@ -154,7 +162,7 @@ fn run_tasks(inner: &Inner, f: &(dyn Fn(usize) + Sync), tasks: usize, me: usize)
     for j in (0..n).map(|d| (me + d) % n) {
         let end = block(j, n, tasks).1;
         loop {
-            let i = inner.cursors[j].fetch_add(1, Ordering::Relaxed);
+            let i = inner.cursors[j].0.fetch_add(1, Ordering::Relaxed);
             if i >= end {
                 break;
             }

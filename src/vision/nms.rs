@@ -359,7 +359,16 @@ pub fn fast_nms(
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
 ) -> usize {
-    fast_nms_ranked(p, boxes, scores, decreasing_partial_arg_sort, |v| v, s, out)
+    fast_nms_ranked(
+        p,
+        boxes,
+        scores,
+        decreasing_partial_arg_sort,
+        |v| v,
+        s,
+        out,
+        &serial_for,
+    )
 }
 
 /// [`fast_nms`] on raw quantized class scores (`T` = `u8` or `i8` bytes) and `dequant`, the
@@ -369,13 +378,14 @@ pub fn fast_nms(
 /// between two bytes has the outcome of the comparison between their scores, so the per-anchor
 /// class order (ties included) and the result are exactly those of [`fast_nms`] on the
 /// dequantized scores, without dequantizing `num_boxes * num_classes` scores per frame.
-pub fn fast_nms_quantized<T: Copy + Ord>(
+pub fn fast_nms_quantized<T: Copy + Ord + Sync>(
     p: &NmsParams,
     boxes: &[BoxCorner],
     scores: &[T],
-    dequant: impl Fn(T) -> f32,
+    dequant: impl Fn(T) -> f32 + Sync,
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
+    par: ParFor<'_>,
 ) -> usize {
     let rank = |row: &[T], k: usize, idx: &mut [u32]| {
         if k == 1 {
@@ -389,34 +399,84 @@ pub fn fast_nms_quantized<T: Copy + Ord>(
             decreasing_partial_arg_sort(row, k, idx);
         }
     };
-    fast_nms_ranked(p, boxes, scores, rank, dequant, s, out)
+    fast_nms_ranked(p, boxes, scores, rank, dequant, s, out, par)
 }
+
+/// A parallel for: `par(tasks, f)` calls `f(i)` once for every `i < tasks` (in any order, on
+/// any threads) and returns when all calls have returned, e.g. `RunCtx::parallel_for`.
+pub type ParFor<'a> = &'a dyn Fn(usize, &(dyn Fn(usize) + Sync));
+
+/// [`ParFor`] on the calling thread.
+pub fn serial_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    (0..tasks).for_each(f)
+}
+
+/// Anchors per ranking task: the SSD's 1917 anchors make 8 tasks.
+const RANK_ROWS_PER_TASK: usize = 240;
 
 /// `NonMaxSuppressionMultiClassFastHelper` with the per-anchor class ranking `rank(row, k,
 /// indices)` (the first `k` indices of `row` by decreasing value, `DecreasingPartialArgSort`
-/// order) and the score of each element.
-fn fast_nms_ranked<T: Copy>(
+/// order) and the score of each element. The ranking (a pure function of each anchor's row)
+/// is split over `par` in anchor ranges; the selection after it runs on the caller.
+#[allow(clippy::too_many_arguments)]
+fn fast_nms_ranked<T: Copy + Sync>(
     p: &NmsParams,
     boxes: &[BoxCorner],
     scores: &[T],
-    rank: impl Fn(&[T], usize, &mut [u32]),
-    score: impl Fn(T) -> f32,
+    rank: impl Fn(&[T], usize, &mut [u32]) + Sync,
+    score: impl Fn(T) -> f32 + Sync,
     s: &mut NmsScratch,
     out: &mut NmsOutput<'_>,
+    par: ParFor<'_>,
 ) -> usize {
     let ncwb = p.num_classes_with_background;
     let lo = p.label_offset();
-    let per_anchor = p.max_classes_per_detection.min(p.num_classes);
-    for row in 0..boxes.len() {
-        let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + p.num_classes];
-        let class_indices =
-            &mut s.sorted_class_indices[row * p.num_classes..(row + 1) * p.num_classes];
-        rank(box_scores, per_anchor, class_indices);
-        s.max_scores[row] = box_scores
-            .get(class_indices[0] as usize)
-            .map_or(0.0, |&b| score(b));
-    }
+    let nc = p.num_classes;
+    let per_anchor = p.max_classes_per_detection.min(nc);
+    let rows = boxes.len();
+    // The scratch is sized for `rows` anchors (`NmsScratch::new`); check once so the raw
+    // pointers below stay in bounds.
+    let rows = rows
+        .min(s.max_scores.len())
+        .min(s.sorted_class_indices.len() / nc.max(1));
+    let tasks = rows.div_ceil(RANK_ROWS_PER_TASK).max(1);
+    let idx = SendPtr(s.sorted_class_indices.as_mut_ptr());
+    let max = SendPtr(s.max_scores.as_mut_ptr());
+    par(tasks, &|t| {
+        let (r0, r1) = (t * rows / tasks, (t + 1) * rows / tasks);
+        // SAFETY: `r1 <= rows` anchors fit both scratch buffers (checked above); tasks own
+        // disjoint anchor ranges, and the buffers outlive `par`.
+        let (class_indices, max_scores) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(idx.get().add(r0 * nc), (r1 - r0) * nc),
+                std::slice::from_raw_parts_mut(max.get().add(r0), r1 - r0),
+            )
+        };
+        for (j, row) in (r0..r1).enumerate() {
+            let box_scores = &scores[row * ncwb + lo..row * ncwb + lo + nc];
+            let ci = &mut class_indices[j * nc..(j + 1) * nc];
+            rank(box_scores, per_anchor, ci);
+            max_scores[j] = box_scores.get(ci[0] as usize).map_or(0.0, |&b| score(b));
+        }
+    });
     fast_nms_select(p, boxes, |i| score(scores[i]), s, out)
+}
+
+/// A scratch pointer handed to the tasks of one [`ParFor`], each writing a disjoint range.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used to give the ranking tasks disjoint ranges of one scratch buffer that
+// outlives the parallel for.
+unsafe impl<T> Sync for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Send for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    #[inline]
+    fn get(&self) -> *mut T {
+        self.0
+    }
 }
 
 /// True when `f` is strictly increasing over `domain` (in order): the precondition of
@@ -842,9 +902,80 @@ mod tests {
             });
             let n2 = fast_nms_quantized(&p, &bx, bytes, deq, &mut s2, &mut NmsOutput {
                 boxes: &mut got.0, classes: &mut got.1, scores: &mut got.2,
-            });
+            }, &serial_for);
             prop_assert_eq!(n1, n2);
             prop_assert_eq!(want, got);
+        }
+    }
+
+    /// The ranking split over anchor ranges on a real pool (many anchors, so several tasks
+    /// per thread) gives exactly the serial float [`fast_nms`] result.
+    #[test]
+    fn fast_nms_quantized_parallel_ranking_equals_serial() {
+        let n = 1917;
+        let mut p = params(false);
+        p.num_classes = 90;
+        p.num_classes_with_background = 91;
+        p.max_detections = 10;
+        p.score_threshold = 0.5;
+        let bx: Vec<BoxCorner> = (0..n)
+            .map(|i| {
+                let (y, x) = ((i / 50) as f32 * 0.4, (i % 50) as f32 * 0.4);
+                bx(y, x, y + 1.0, x + 1.0)
+            })
+            .collect();
+        let mut seed = 0x9e37_79b9_u32;
+        let bytes: Vec<u8> = (0..n * 91)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed >> 24) as u8
+            })
+            .collect();
+        let deq = |b: u8| (b as i32 - 3) as f32 * (1.0 / 256.0);
+        let floats: Vec<f32> = bytes.iter().map(|&b| deq(b)).collect();
+        for per_anchor in [1, 3] {
+            p.max_classes_per_detection = per_anchor;
+            let rows = p.output_rows();
+            let mut want = (vec![0.0; rows * 4], vec![0.0; rows], vec![0.0; rows]);
+            let mut s1 = NmsScratch::new(n, &p, false);
+            let n1 = fast_nms(
+                &p,
+                &bx,
+                &floats,
+                &mut s1,
+                &mut NmsOutput {
+                    boxes: &mut want.0,
+                    classes: &mut want.1,
+                    scores: &mut want.2,
+                },
+            );
+            assert!(n1 > 0);
+            for threads in 1..=3 {
+                let ctx = crate::ops::RunCtx::with_threads(threads);
+                let par = |t: usize, f: &(dyn Fn(usize) + Sync)| ctx.parallel_for(t, f);
+                let mut got = (vec![1.0; rows * 4], vec![1.0; rows], vec![1.0; rows]);
+                let mut s2 = NmsScratch::new(n, &p, false);
+                let n2 = fast_nms_quantized(
+                    &p,
+                    &bx,
+                    &bytes,
+                    deq,
+                    &mut s2,
+                    &mut NmsOutput {
+                        boxes: &mut got.0,
+                        classes: &mut got.1,
+                        scores: &mut got.2,
+                    },
+                    &par,
+                );
+                assert_eq!(
+                    (n1, &want),
+                    (n2, &got),
+                    "{per_anchor} classes, {threads} threads"
+                );
+            }
         }
     }
 

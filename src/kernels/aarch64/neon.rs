@@ -272,7 +272,7 @@ pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
 
 /// `dwconv3x3_q{u8,i8}[_fp32rq]__neon` (`FP`: ONNX Runtime float requantization,
 /// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1) over output
-/// rows `rows.row_begin..row_end`, 16 channels per step: each tap's 16 input bytes are widened
+/// rows `rows.row_begin..row_end` and channel blocks `rows.blocks(..)`, 16 channels per step: each tap's 16 input bytes are widened
 /// to i16 and multiplied with `smlal`/`smlal2` against `DwLayout::Taps` weights.
 ///
 /// Reads: 16 bytes per tap and channel block; taps outside the image read `PackedDw::zp_row`
@@ -288,6 +288,8 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
     let cblocks = c.div_ceil(BW);
     let w = p.weights.as_slice().as_ptr() as *const i16;
     let zp = p.zp_row.as_ptr();
+    // This call's blocks: whole ones `< full`, and the tail block `full` if it is in range.
+    let blocks = t.blocks(cblocks);
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
@@ -336,12 +338,12 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
                     store_bytes(out.add(off), narrow16::<SIGNED>(y), BW.min(c - off));
                 }
             };
-            for cb in 0..full {
+            for cb in blocks.start..blocks.end.min(full) {
                 // SAFETY: whole blocks inside each pixel / the padded zp row.
                 let src = taps.map(|t| unsafe { t.add(cb * BW) });
                 block(&src, cb);
             }
-            if full < cblocks {
+            if full < cblocks && blocks.contains(&full) {
                 let off = full * BW;
                 let mut tail = [[0u8; BW]; 9];
                 let mut src = [zp; 9];

@@ -602,7 +602,7 @@ impl DwBlock16<'_> {
 
 /// `dwconv3x3_q{u8,i8}_16c[_fp32rq]__avx2` (`FP`: ONNX Runtime float requantization,
 /// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1) over
-/// output rows `rows.row_begin..row_end`, 16 channels per block, tap pairs multiplied with
+/// output rows `rows.row_begin..row_end` and channel blocks `rows.blocks(..)`, 16 channels per block, tap pairs multiplied with
 /// `vpmaddwd` against `PackedDw` weights.
 ///
 /// Per output row and channel block the kernel walks the row; interior columns
@@ -624,7 +624,7 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
         let rows = crate::kernels::dwconv::row_offsets(g, b, oy);
         // SAFETY: pixel (b, oy, 0) is inside the output.
         let out_row = unsafe { t.output.add(g.output_offset(b, oy, 0)) };
-        for cb in 0..cblocks {
+        for cb in t.blocks(cblocks) {
             let off = cb * 16;
             // SAFETY: weights and bias cover `cblocks` blocks of 16 channels.
             let k = unsafe {

@@ -375,7 +375,7 @@ impl DwBlock32 {
 
 /// `dwconv3x3_q{u8,i8}_32c[_fp32rq]__avx512vnni` (`FP`: ONNX Runtime float requantization,
 /// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1)
-/// over output rows `rows.row_begin..row_end`, 32 channels per block (`PackedDw` with `bw =
+/// over output rows `rows.row_begin..row_end` and channel blocks `rows.blocks(..)`, 32 channels per block (`PackedDw` with `bw =
 /// 32`), tap pairs multiplied with `vpdpwssd`.
 ///
 /// Per output row and channel block the weights, bias and requantization vectors stay in
@@ -397,7 +397,7 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
         let rows = crate::kernels::dwconv::row_offsets(g, b, oy);
         // SAFETY: pixel (b, oy, 0) is inside the output.
         let out_row = unsafe { t.output.add(g.output_offset(b, oy, 0)) };
-        for cb in 0..cblocks {
+        for cb in t.blocks(cblocks) {
             let off = cb * 32;
             // SAFETY: `cb < cblocks`.
             let k = unsafe { DwBlock32::load(p, cb) };
