@@ -21,21 +21,37 @@ CROSS_BIN = $(TARGET_DIR)/$(TARGET)/release/spotter
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEB_DIR = out/deb/$(BOARD)
 DEB = out/spotter_$(VERSION)_$(BOARD)_$(DEB_ARCH).deb
+# Host builds for build/demo/soak and the .deb's config step: PROFILE=release (default) is the
+# shipped binary. PROFILE=ci (what .ci/run passes) takes the binaries `make test` built (profile
+# `ci` in Cargo.toml) through `cargo test --no-run`, a no-op after `make test`: a plain `cargo
+# build` unifies other features (no dev-dependencies), which recompiled tract, the calibrator and
+# spotter a second time in CI.
+PROFILE ?= release
+BIN_DIR = $(TARGET_DIR)/$(PROFILE)
+ifeq ($(PROFILE),ci)
+BUILD = $(CARGO) test --workspace --profile ci --no-run
+BUILD_SPOTTER = $(BUILD)
+else
+BUILD = $(CARGO) build --profile $(PROFILE) --workspace
+BUILD_SPOTTER = $(CARGO) build --profile $(PROFILE) --bin spotter
+endif
 # A spotter that runs here (merges the board's [config] into the package's spotter.toml).
-HOST_SPOTTER ?= $(CARGO) run --release --quiet --bin spotter --
+HOST_SPOTTER ?= $(BIN_DIR)/spotter
 
 help: ## this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-build: ## release build of spotter and spotter-calibrate
-	$(CARGO) build --release --workspace
+build: ## release build of spotter and spotter-calibrate (PROFILE=ci: the test build's)
+	$(BUILD)
 
+# Profile `ci` (Cargo.toml): release optimisation without LTO and debuginfo, so the test binaries
+# link quickly; demo/soak/deb reuse this build in CI (PROFILE=ci).
 test: ## all tests (what CI runs, see README)
-	$(CARGO) test --workspace --release
+	$(CARGO) test --workspace --profile ci
 
 demo: build ## detect objects in models/samples with the default model; writes $(OUT)/*.jpg|png and $(OUT)/detections.jsonl
 	@mkdir -p $(OUT)
-	./target/release/spotter detect --json --out $(OUT) models/samples/* | tee $(OUT)/detections.jsonl
+	$(BIN_DIR)/spotter detect --json --out $(OUT) models/samples/* | tee $(OUT)/detections.jsonl
 	@echo "annotated images and detections.jsonl in $(OUT)/"
 
 # Python with scripts/requirements-bench.txt installed (e.g. a venv's bin/python).
@@ -72,6 +88,7 @@ cross: ## cross-compile for BOARD (default x86_64) with cargo-zigbuild at the bo
 
 deb: cross ## Debian package for BOARD: binary, models, /etc/spotter/spotter.toml (conffile), systemd unit
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	$(BUILD_SPOTTER)
 	$(HOST_SPOTTER) board config --board $(BOARD) --base deploy/spotter.toml > $(DEB_DIR).toml
 	scripts/make-deb.sh $(DEB_DIR) $(CROSS_BIN) $(BOARD) $(VERSION) $(DEB_ARCH) $(DEB_DIR).toml $(DEB)
 
@@ -162,5 +179,5 @@ fuzz-ci: ## every fuzz target briefly (FUZZ_CI_SECONDS, default 25 s each): what
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 soak: ## run the pipeline SOAK_SECONDS (default 60) and check RSS / fds stay flat
-	$(CARGO) build --release --bin spotter
-	SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh
+	$(BUILD_SPOTTER)
+	SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh $(BIN_DIR)/spotter
