@@ -188,6 +188,16 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, v: __m128i, cnt: usize) {
     }
 }
 
+/// A pointers of the row tile starting at row `m` with `mr` (1..=MR) valid rows: rows past the
+/// tile's end repeat its last row (read, computed, never stored).
+#[inline]
+fn tile_rows<const MR: usize>(t: &GemmRows, m: usize, mr: usize) -> [*const u8; MR] {
+    debug_assert!(mr >= 1 && m + mr <= t.rows);
+    // `wrapping_add`: plain address arithmetic; the kernels' own contract (`GemmRows`) makes
+    // every row `< rows` valid to read.
+    std::array::from_fn(|r| t.a.wrapping_add((m + r.min(mr - 1)) * t.a_stride))
+}
+
 /// `conv_gemm_q{u8,i8}_4x16[_fp32rq]__avx2`: 4 rows x 16 columns per tile, `Madd` packed
 /// weights; `FP`: ONNX Runtime float requantization (`p.requant.scale` is `Some`).
 ///
@@ -208,11 +218,7 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
-        let mut arow = [t.a; MR];
-        for (r, ap) in arow.iter_mut().enumerate() {
-            // SAFETY: row `m + min(r, mr - 1)` < rows.
-            *ap = unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) };
-        }
+        let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` i16.
             let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * p.kp * NR) };
@@ -394,11 +400,7 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
-        let mut arow = [t.a; MR];
-        for (r, ap) in arow.iter_mut().enumerate() {
-            // SAFETY: row `m + min(r, mr - 1)` < rows.
-            *ap = unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) };
-        }
+        let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` bytes.
             let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
