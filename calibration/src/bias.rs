@@ -20,10 +20,11 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use spotter::model::{Activation, DType, Graph, Op, OpKind, Quant, Tensor};
+use spotter::model::{Activation, Graph, Op, OpKind, Quant, Tensor};
 use spotter::runtime::Session;
 
 use crate::dataset::Dataset;
+use crate::prep::f32_tensor;
 use crate::progress::Progress;
 use crate::quantize::{BiasedOp, Quantized};
 use crate::{session, set_input, tensor_values};
@@ -65,16 +66,6 @@ fn without_activation(kind: &OpKind) -> Option<OpKind> {
         },
         _ => return None,
     })
-}
-
-fn f32_tensor(name: &str, shape: &[usize], data: Option<&[f32]>) -> Tensor {
-    Tensor {
-        name: name.into(),
-        shape: shape.to_vec(),
-        dtype: DType::F32,
-        quant: None,
-        data: data.map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect()),
-    }
 }
 
 /// A float one-op session computing the pre-activation output of `kind` for an input of
@@ -349,19 +340,10 @@ mod tests {
     use super::*;
     use crate::quantize;
     use crate::ranges::{self, Method};
-    use spotter::model::{Conv2DOptions, Padding};
     use std::collections::HashSet;
 
     fn conv(activation: Activation) -> OpKind {
-        OpKind::Conv2D(Conv2DOptions {
-            padding: Padding::Same,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            activation,
-            requant: Default::default(),
-        })
+        OpKind::Conv2D(crate::prep::conv_same_s1(activation))
     }
 
     /// x [1,4,4,8] → CONV_2D 1x1 (2 channels) → y. Channel 0's small weights all round up to

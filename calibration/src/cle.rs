@@ -218,30 +218,14 @@ pub fn equalize(g: &mut Graph) -> Vec<Pair> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spotter::model::{Conv2DOptions, Op, Padding, Tensor};
+    use spotter::model::{Op, Tensor};
     use spotter::runtime::{Session, SessionOptions};
 
     fn t(name: &str, shape: &[usize], data: Option<Vec<f32>>) -> Tensor {
-        Tensor {
-            name: name.into(),
-            shape: shape.to_vec(),
-            dtype: DType::F32,
-            quant: None,
-            data: data.map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        }
+        crate::prep::f32_tensor(name, shape, data.as_deref())
     }
 
-    fn opts(activation: Activation) -> Conv2DOptions {
-        Conv2DOptions {
-            padding: Padding::Same,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            activation,
-            requant: Default::default(),
-        }
-    }
+    use crate::prep::conv_same_s1 as opts;
 
     /// Deterministic pseudo-random values in [-1, 1).
     fn values(n: usize, seed: u32) -> Vec<f32> {

@@ -476,13 +476,7 @@ mod tests {
     use spotter::model::{Activation, Op, OpKind, Tensor};
 
     fn tensor(name: &str, shape: &[usize], data: Option<Vec<f32>>) -> Tensor {
-        Tensor {
-            name: name.into(),
-            shape: shape.to_vec(),
-            dtype: DType::F32,
-            quant: None,
-            data: data.map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        }
+        crate::prep::f32_tensor(name, shape, data.as_deref())
     }
 
     /// x [1,2,2,3] → ADD(x, c) → y; `c` chosen by the test.

@@ -2,7 +2,34 @@
 //! weights) into float32 constants, then drop tensors nothing refers to.
 
 use anyhow::{bail, Result};
-use spotter::model::{DType, Graph, OpKind, Quant, TensorId};
+use spotter::model::{DType, Graph, OpKind, Quant, Tensor, TensorId};
+
+/// A float32 tensor: a constant with `data`, else an activation.
+pub(crate) fn f32_tensor(name: &str, shape: &[usize], data: Option<&[f32]>) -> Tensor {
+    Tensor {
+        name: name.into(),
+        shape: shape.to_vec(),
+        dtype: DType::F32,
+        quant: None,
+        data: data.map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect()),
+    }
+}
+
+/// Conv options of the tests' convs: SAME padding, stride and dilation 1, TFLite numerics.
+#[cfg(test)]
+pub(crate) fn conv_same_s1(
+    activation: spotter::model::Activation,
+) -> spotter::model::Conv2DOptions {
+    spotter::model::Conv2DOptions {
+        padding: spotter::model::Padding::Same,
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+        activation,
+        requant: Default::default(),
+    }
+}
 
 /// Replace every `DEQUANTIZE` whose input is a constant by a float32 constant output.
 /// Returns how many ops were folded.

@@ -172,13 +172,7 @@ mod tests {
     use spotter::model::{Conv2DOptions, Op, Padding, RequantMode, Tensor};
 
     fn t(name: &str, shape: &[usize], data: Option<Vec<f32>>) -> Tensor {
-        Tensor {
-            name: name.into(),
-            shape: shape.to_vec(),
-            dtype: DType::F32,
-            quant: None,
-            data: data.map(|d| bytes(&d)),
-        }
+        crate::prep::f32_tensor(name, shape, data.as_deref())
     }
 
     #[test]
