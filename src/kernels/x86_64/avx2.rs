@@ -328,16 +328,9 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
-        for r in 0..MR {
-            // SAFETY: row `m + min(r, mr - 1)` < rows holds `kp` bytes; slot `r` holds
-            // `WIDE_KMAX >= kp` i16.
-            unsafe {
-                widen_row::<XOR>(
-                    t.a.add((m + r.min(mr - 1)) * t.a_stride),
-                    kp,
-                    wa.add(r * WIDE_KMAX),
-                )
-            };
+        for (r, ap) in tile_rows::<MR>(t, m, mr).into_iter().enumerate() {
+            // SAFETY: every tile row holds `kp` bytes; slot `r` holds `WIDE_KMAX >= kp` i16.
+            unsafe { widen_row::<XOR>(ap, kp, wa.add(r * WIDE_KMAX)) };
         }
         let wa = wa as *const i16;
         for nb in t.nb_begin..t.nb_end {
