@@ -261,3 +261,15 @@ fn writing_to_a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// Regression: a missing model file printed its I/O cause twice ("No such file or directory
+/// (os error 2): No such file or directory (os error 2)"): the typed error quotes it and
+/// `{:#}` printed its `source()` again.
+#[test]
+fn missing_model_error_names_the_cause_once() {
+    let out = spotter(&["detect", "--model", "/nonexistent/model.tflite", "x.png"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/model.tflite"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}

@@ -49,6 +49,26 @@ enum Command {
     DecodeSerial(decode_serial::Args),
 }
 
+/// An error and its causes as one line, `a: b: c`, like `{:#}` but without repeating a cause
+/// that the message before it already quotes (our typed errors name their I/O cause in their
+/// own text and also expose it as `source()`).
+pub fn render_error(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in err.chain() {
+        let msg = cause.to_string();
+        if last.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+        last = msg;
+    }
+    out
+}
+
 /// The error is (caused by) writing to a closed pipe.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -111,7 +131,7 @@ pub fn main() -> i32 {
         // The reader of our stdout went away (`| head`): nothing left to say, like other tools.
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("spotter: error: {e:#}");
+            eprintln!("spotter: error: {}", render_error(&e));
             exit_code(&e)
         }
     }

@@ -374,8 +374,9 @@ fn reloader(
             Ok(c) => c,
             Err(e) => {
                 log::error!(
-                    "reload of {} failed, configuration unchanged: {e:#}",
-                    path.display()
+                    "reload of {} failed, configuration unchanged: {}",
+                    path.display(),
+                    super::render_error(&e)
                 );
                 return None;
             }
