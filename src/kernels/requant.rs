@@ -24,6 +24,22 @@
 //! y = round_half_even(v) + out_zp       (cvtps2dq under the default MXCSR / fcvtns)
 //! ```
 //! Clamping before rounding equals clamping after because the bounds are integers.
+//!
+//! **Sign-magnitude form** ([`FastRequant`], x86 epilogues). With `lshift = 0`, `e = rshift`,
+//! `P = |x| * mult` and `C = 2^30 + (e > 0 ? 2^(30+e) : 0)`, the two roundings above (half up,
+//! then half away from zero) fold into one:
+//! ```text
+//! x >= 0:  y = floor((P + C) / 2^(31+e))
+//! x <  0:  y = -floor((P + C - 1) / 2^(31+e))
+//! ```
+//! (`floor((floor(t / A) + c) / B) = floor((t + c*A) / (A*B))`, and for negative `x`
+//! `floor((-P + 2^30) / 2^31) = -floor((P + 2^30 - 1) / 2^31)`.) SIMD code computes
+//! `sign(x) * floor((P + C) / 2^(31+e))` without the `- 1`: one unsigned 32x32 multiply, one
+//! 64-bit add and one 64-bit shift per lane. That differs from the exact value only when
+//! `P + C` is a multiple of `2^(31+e)`, i.e. `P + C = j * 2^(31+e)` for a result magnitude `j`
+//! (then the exact magnitude is `j - 1`). [`FastRequant::new`] declines every multiplier for
+//! which such a tie exists with `j <= FAST_TIE_BOUND`; larger magnitudes clamp to the same
+//! 8-bit output either way (see [`FAST_TIE_BOUND`]).
 
 use super::reference::conv::QuantParams;
 
@@ -45,6 +61,95 @@ pub struct Requant {
     /// `None` for TFLite fixed-point requantization. Kernels are chosen for one form at
     /// prepare time (`fp32` in `gemm_for` / `dwconv_for`) and must be given a matching one.
     pub scale: Option<Vec<f32>>,
+    /// The sign-magnitude form (module docs) when it is exact for every channel, else `None`
+    /// (then kernels run the general form above).
+    pub fast: Option<FastRequant>,
+}
+
+/// Largest result magnitude whose rounding tie [`FastRequant::new`] must rule out. For a
+/// negative accumulator with a tie at magnitude `j > FAST_TIE_BOUND` the exact output is
+/// `clamp(zp - (j - 1))`, and `zp - (j - 1) < act_min` (`new` requires `zp - act_min <
+/// FAST_TIE_BOUND`), so both clamp to `act_min`.
+pub const FAST_TIE_BOUND: u64 = 257;
+
+/// Parameters of the sign-magnitude requantization (module docs): per entry a 32-bit
+/// multiplier, one rounding constant and one shift for all entries (the layer's channels share
+/// `rshift`; x86 epilogues keep them in registers).
+///
+/// `S = 31 + e >= 32` always: with `e = 0` the multiplier and constant are doubled (`mul =
+/// 2 * mult < 2^32`, `add = 2^31`, `S = 32`), so the 64-bit product's result sits in its high
+/// dword or above and odd lanes shift by `S - 32` (AVX2 has no 64-bit arithmetic shift; the
+/// magnitude is shifted, then `vpsignd` applies the sign).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FastRequant {
+    /// Multiplier per entry (same order as `Requant::mult`), plus one trailing copy of the last
+    /// entry so odd lanes can load `mul[col + 1..col + 1 + lanes]`.
+    pub mul: Vec<u32>,
+    /// `C` (doubled when `e = 0`).
+    pub add: u64,
+    /// `S = 31 + e` (32 when `e = 0`).
+    pub shift: u32,
+}
+
+impl FastRequant {
+    /// The fast form of `r`'s fixed-point arrays, if exact: no left shifts, one right shift
+    /// `e <= 30` for all entries, no multiplier with a rounding tie below
+    /// [`FAST_TIE_BOUND`], and 8-bit activation bounds and zero point.
+    pub fn new(r: &Requant) -> Option<FastRequant> {
+        if r.scale.is_some()
+            || r.mult.is_empty()
+            || r.lshift.iter().any(|&l| l != 0)
+            || r.act_min < i32::from(i8::MIN)
+            || r.act_max > i32::from(u8::MAX)
+            || !(-255..=255).contains(&r.out_zp)
+            || r.out_zp - r.act_min >= FAST_TIE_BOUND as i32
+        {
+            return None;
+        }
+        let e = r.rshift[0];
+        if !(0..=30).contains(&e) || r.rshift.iter().any(|&s| s != e) {
+            return None;
+        }
+        let double = u64::from(e == 0);
+        let add = ((1u64 << 30) + if e > 0 { 1u64 << (30 + e) } else { 0 }) << double;
+        let shift = 31 + e as u32 + double as u32;
+        let mut mul = Vec::with_capacity(r.mult.len() + 1);
+        for &m in &r.mult {
+            let m = u64::try_from(m).ok()? << double;
+            if m > u64::from(u32::MAX) || Self::has_tie(m, add, shift) {
+                return None;
+            }
+            mul.push(m as u32);
+        }
+        mul.push(*mul.last()?);
+        Some(FastRequant { mul, add, shift })
+    }
+
+    /// Whether `a * m + add = j * 2^shift` for some integer `a >= 1` and `1 <= j <=
+    /// FAST_TIE_BOUND` (all values below 2^64 / 2^32 as stated in `new`).
+    fn has_tie(m: u64, add: u64, shift: u32) -> bool {
+        if m == 0 {
+            return false;
+        }
+        // (j * 2^shift - add) mod m == 0, in u64 with operands reduced mod m (< 2^32).
+        let pow = (0..shift).fold(1 % m, |p, _| (p * 2) % m);
+        let add = add % m;
+        (1..=FAST_TIE_BOUND).any(|j| (j % m * pow + m - add) % m == 0)
+    }
+
+    /// Scalar model of the SIMD code: the unclamped result without zero point.
+    pub fn apply(&self, x: i32, i: usize) -> i32 {
+        let mag = (u64::from(x.unsigned_abs()) * u64::from(self.mul[i]) + self.add) >> self.shift;
+        // `mag < 2^31`: `|x| <= 2^31`, `mul < 2^32`, `shift >= 32`.
+        let mag = mag as i32;
+        if x < 0 {
+            -mag
+        } else if x == 0 {
+            0
+        } else {
+            mag
+        }
+    }
 }
 
 impl Requant {
@@ -73,6 +178,7 @@ impl Requant {
                 .float_scales
                 .as_ref()
                 .map(|_| Vec::with_capacity(padded_len)),
+            fast: None,
         };
         for i in 0..padded_len {
             let c = channel(i).min(n.saturating_sub(1));
@@ -89,6 +195,7 @@ impl Requant {
             r.rmask.push(mask);
             r.rthresh.push(mask >> 1);
         }
+        r.fast = FastRequant::new(&r);
         r
     }
 
@@ -151,6 +258,83 @@ mod tests {
             let want = crate::kernels::reference::conv::requantize_float_round_even(x, scale, zp, -128, 127);
             prop_assert_eq!(r.apply(x, 2), want);
         }
+    }
+
+    fn fixed(m: i32, s: i32, zp: i32, act_min: i32, act_max: i32) -> QuantParams {
+        QuantParams {
+            input_offset: 0,
+            filter_offset: 0,
+            output_offset: zp,
+            multipliers: vec![m],
+            shifts: vec![s],
+            act_min,
+            act_max,
+            float_scales: None,
+        }
+    }
+
+    /// Accumulators around every potential rounding tie of `f` (magnitudes up to past the
+    /// bound) plus the extremes.
+    fn tie_neighbourhood(f: &FastRequant) -> Vec<i32> {
+        let m = u128::from(f.mul[0]).max(1);
+        let mut xs = vec![0, 1, -1, i32::MIN, i32::MAX, i32::MIN + 1];
+        for j in 1..=FAST_TIE_BOUND as u128 + 2 {
+            let a = ((j << f.shift) - u128::from(f.add)) / m;
+            for d in [-1i128, 0, 1] {
+                if let Ok(v) = i32::try_from(a as i128 + d) {
+                    xs.extend([v, v.wrapping_neg()]);
+                }
+            }
+        }
+        xs
+    }
+
+    proptest! {
+        #[test]
+        fn fast_form_matches_apply_wherever_it_is_accepted(
+            x in any::<i32>(),
+            real in prop_oneof![
+                1e-7f64..0.99,
+                // Dyadic multipliers (few significant bits) are where ties live.
+                (1u32..64, 0i32..24).prop_map(|(a, b)| f64::from(a) / 2f64.powi(b + 6)),
+            ],
+            zp in 0i32..256,
+            relu6 in any::<bool>(),
+            signed in any::<bool>(),
+        ) {
+            let (m, s) = quantize_multiplier(real);
+            let (zp, lo, hi) = match (signed, relu6) {
+                (false, false) => (zp, 0, 255),
+                (false, true) => (zp, zp, (zp + 40).min(255)),
+                (true, false) => (zp - 128, -128, 127),
+                (true, true) => (zp - 128, zp - 128, (zp - 88).min(127)),
+            };
+            let r = Requant::new(&fixed(m, s, zp, lo, hi), 1);
+            if let Some(f) = &r.fast {
+                for x in std::iter::once(x).chain(tie_neighbourhood(f)) {
+                    let got = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
+                    prop_assert_eq!(got, r.apply(x, 0), "x {} m {} s {}", x, m, s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_form_declines_a_multiplier_with_a_rounding_tie() {
+        // real 0.25: mult 2^30, rshift 1. |x| = 1: |x| * 2^30 + 2^30 + 2^31 = 2^32, a tie at
+        // magnitude 1 (exact: srdhm(-1) = 0, so 0; sign-magnitude: -1).
+        let (m, s) = quantize_multiplier(0.25);
+        assert_eq!((m, s), (1 << 30, -1));
+        let r = Requant::new(&fixed(m, s, 128, 0, 255), 1);
+        assert_eq!(r.apply(-1, 0), 128);
+        assert!(r.fast.is_none());
+        // A typical multiplier is accepted, and so is every channel sharing its shift.
+        let (m, s) = quantize_multiplier(0.003_17);
+        let r = Requant::new(&fixed(m, s, 128, 0, 255), 16);
+        assert!(r.fast.as_ref().is_some_and(|f| f.mul.len() == 17));
+        // A left shift (multiplier above 1) keeps the general form.
+        let (m, s) = quantize_multiplier(1.7);
+        assert!(Requant::new(&fixed(m, s, 0, -128, 127), 1).fast.is_none());
     }
 
     #[test]

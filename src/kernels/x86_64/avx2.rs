@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 use crate::kernels::dwconv::{DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackFormat, PackedGemm, MADDUBS_GROUP};
 use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
-use crate::kernels::requant::Requant;
+use crate::kernels::requant::{FastRequant, Requant};
 
 /// Sum of `len` bytes at `p` (u8), wrapping i32.
 ///
@@ -153,6 +153,83 @@ pub(crate) fn scale8(
     let rem = _mm256_and_si256(q, rmask);
     let thr = _mm256_sub_epi32(rthr, _mm256_srai_epi32::<31>(q));
     _mm256_sub_epi32(_mm256_srav_epi32(q, rsh), _mm256_cmpgt_epi32(rem, thr))
+}
+
+/// A [`FastRequant`] in registers, with the output zero point (i16 lanes) and activation
+/// bounds (bytes) of the narrowing that follows it.
+#[derive(Clone, Copy)]
+pub(crate) struct FastRq {
+    add: __m256i,
+    shift: __m128i,
+    shift_odd: __m128i,
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+}
+
+impl FastRq {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn new(f: &FastRequant, rq: &Requant) -> FastRq {
+        FastRq {
+            add: _mm256_set1_epi64x(f.add as i64),
+            shift: _mm_cvtsi32_si128(f.shift as i32),
+            shift_odd: _mm_cvtsi32_si128(f.shift as i32 - 32),
+            zp: _mm256_set1_epi16(rq.out_zp as i16),
+            lo: _mm256_set1_epi8(rq.act_min as i8),
+            hi: _mm256_set1_epi8(rq.act_max as i8),
+        }
+    }
+
+    /// The sign-magnitude requantization of 8 accumulators (`kernels::requant`): the
+    /// unclamped result without zero point, exact wherever it matters (`FastRequant::new`).
+    ///
+    /// # Safety
+    /// AVX2; `mul` is valid for reads of 9 `u32` (`FastRequant::mul` from the lanes' first
+    /// entry: odd lanes read one entry ahead).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn apply8(&self, x: __m256i, mul: *const u32) -> __m256i {
+        // SAFETY: 9 readable entries (caller contract).
+        let (me, mo) = unsafe {
+            (
+                _mm256_loadu_si256(mul.cast()),
+                _mm256_loadu_si256(mul.add(1).cast()),
+            )
+        };
+        // |i32::MIN| = 2^31 as unsigned: `vpmuludq` reads it right.
+        let mag = _mm256_abs_epi32(x);
+        let even = _mm256_add_epi64(_mm256_mul_epu32(mag, me), self.add);
+        let odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64::<32>(mag), mo), self.add);
+        // Even lanes: the magnitude in the low dword (it is < 2^31, the high dword is 0).
+        // Odd lanes: shifted 32 less, the magnitude lands in the high dword.
+        let r = _mm256_blend_epi32::<0b1010_1010>(
+            _mm256_srl_epi64(even, self.shift),
+            _mm256_srl_epi64(odd, self.shift_odd),
+        );
+        _mm256_sign_epi32(r, x)
+    }
+
+    /// Two [`Self::apply8`] results to 16 saturated i16 plus the zero point, lanes
+    /// `[a0..4, b0..4 | a4..8, b4..8]` (`vpackssdw` order).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn pack16(&self, a: __m256i, b: __m256i) -> __m256i {
+        // Saturating steps are clamps, and clamps compose (module docs of `kernels::requant`).
+        _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.zp)
+    }
+
+    /// Bytes of two `pack16` vectors (`vpackuswb` / `vpacksswb`), clamped to the activation
+    /// range.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn narrow<const SIGNED: bool>(&self, a: __m256i, b: __m256i) -> __m256i {
+        if SIGNED {
+            _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), self.lo), self.hi)
+        } else {
+            _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(a, b), self.lo), self.hi)
+        }
+    }
 }
 
 /// Narrow two vectors of clamped values (columns 0..8, 8..16) to 16 bytes in column order.
@@ -480,6 +557,37 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
             _mm256_loadu_si256(p.col_bias.as_ptr().add(col + 8).cast()),
         )
     };
+    if let (false, Some(fq)) = (FP, &p.requant.fast) {
+        let f = FastRq::new(fq, &p.requant);
+        // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
+        let mul = unsafe { fq.mul.as_ptr().add(col) };
+        // Dwords of `narrow(row a, row b)`: a0..4 a8..12 b0..4 b8..12 | a4..8 a12..16 b4..8
+        // b12..16; this puts each row's 16 bytes in order, row a in the low half.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let row = |r: usize| -> __m256i {
+            let rt = _mm256_set1_epi32(rowterm[r]);
+            let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
+            let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
+            // SAFETY: 17 entries from `col` (see `mul`).
+            unsafe { f.pack16(f.apply8(x0, mul), f.apply8(x1, mul.add(8))) }
+        };
+        let mut r = 0;
+        while r < mr {
+            let a = row(r);
+            let b = if r + 1 < mr { row(r + 1) } else { a };
+            let v = _mm256_permutevar8x32_epi32(f.narrow::<SIGNED>(a, b), order);
+            // SAFETY: `cnt` bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
+            unsafe {
+                let c = t.c.add((m + r) * t.c_stride + col);
+                store_bytes(c, _mm256_castsi256_si128(v), cnt);
+                if r + 1 < mr {
+                    store_bytes(c.add(t.c_stride), _mm256_extracti128_si256::<1>(v), cnt);
+                }
+            }
+            r += 2;
+        }
+        return;
+    }
     for r in 0..MR {
         if r >= mr {
             break;
@@ -536,6 +644,8 @@ struct DwBlock16<'a> {
     off: usize,
     /// Valid channels of the block (16 for a full one).
     cnt: usize,
+    /// The sign-magnitude requantization (not with `FP`) and its multipliers from `off`.
+    fast: Option<(FastRq, *const u32)>,
 }
 
 impl DwBlock16<'_> {
@@ -577,6 +687,18 @@ impl DwBlock16<'_> {
             };
             lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
             hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
+        }
+        if let (false, Some((f, mul))) = (FP, self.fast) {
+            // SAFETY: `mul` has 17 entries (whole blocks plus one); `out` has `cnt` writable
+            // bytes.
+            unsafe {
+                // `packs` of the lane-ordered halves restores channel order (see below).
+                let w = f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)));
+                let b8 = f.narrow::<SIGNED>(w, w);
+                let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
+                store_bytes(out, bytes, self.cnt);
+            }
+            return;
         }
         // SAFETY: the requant arrays cover whole blocks; `out` has `cnt` writable bytes.
         unsafe {
@@ -632,6 +754,12 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
                     ],
                     off,
                     cnt: 16.min(c - off),
+                    fast: p
+                        .requant
+                        .fast
+                        .as_ref()
+                        .filter(|_| !FP)
+                        .map(|fq| (FastRq::new(fq, &p.requant), fq.mul.as_ptr().add(off))),
                 }
             };
             // SAFETY: the zp row is padded to whole blocks.
