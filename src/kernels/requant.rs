@@ -134,7 +134,7 @@ impl FastRequant {
         // (j * 2^shift - add) mod m == 0, in u64 with operands reduced mod m (< 2^32).
         let pow = (0..shift).fold(1 % m, |p, _| (p * 2) % m);
         let add = add % m;
-        (1..=FAST_TIE_BOUND).any(|j| (j % m * pow + m - add) % m == 0)
+        (1..=FAST_TIE_BOUND).any(|j| (j % m * pow + m - add).is_multiple_of(m))
     }
 
     /// Scalar model of the SIMD code: the unclamped result without zero point.
