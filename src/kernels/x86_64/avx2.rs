@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwRows, PackedDw};
-use crate::kernels::gemm::{GemmFn, GemmRows, PackFormat, PackedGemm, MADDUBS_GROUP};
+use crate::kernels::gemm::{GemmFn, GemmRows, PackFormat, PackedGemm};
 use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
 use crate::kernels::requant::{FastRequant, Requant};
 
@@ -457,16 +457,77 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
+    // SAFETY: same contract; the group is a compile-time constant of the inner loop.
+    unsafe {
+        match p.residual.group {
+            4 => gemm_maddubs_g::<4, XOR, SIGNED, FP>(p, t),
+            2 => gemm_maddubs_g::<2, XOR, SIGNED, FP>(p, t),
+            _ => gemm_maddubs_g::<1, XOR, SIGNED, FP>(p, t),
+        }
+    }
+}
+
+/// [`gemm_maddubs`] with `GROUP` quads per i16 group (`p.residual.group == GROUP`).
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_maddubs_g<
+    const GROUP: usize,
+    const XOR: bool,
+    const SIGNED: bool,
+    const FP: bool,
+>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
     const NR: usize = 16;
     const MR: usize = 3;
     debug_assert_eq!(p.nr, NR);
     debug_assert_eq!(p.format, PackFormat::Maddubs);
+    debug_assert_eq!(p.residual.group, GROUP);
     let kp4 = p.kp / 4;
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
     let ones = _mm256_set1_epi16(1);
     let res = &p.residual;
-    let group = res.group;
-    debug_assert!((1..=MADDUBS_GROUP).contains(&group));
+    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`.
+    ///
+    /// # Safety
+    /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn group<const XOR: bool>(
+        acc: &mut [[__m256i; 2]; 3],
+        arow: &[*const u8; 3],
+        bp: *const u8,
+        q: usize,
+        len: usize,
+        flip: __m256i,
+        ones: __m256i,
+    ) {
+        let mut acc16 = [[_mm256_setzero_si256(); 2]; 3];
+        for qq in q..q + len {
+            // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
+                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
+                )
+            };
+            for (a16, ap) in acc16.iter_mut().zip(arow) {
+                // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
+                let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
+                let mut av = _mm256_set1_epi32(a4);
+                if XOR {
+                    av = _mm256_xor_si256(av, flip);
+                }
+                a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
+                a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
+            }
+        }
+        for (a, a16) in acc.iter_mut().zip(&acc16) {
+            a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
+            a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
+        }
+    }
+    let full = kp4 / GROUP * GROUP;
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -476,33 +537,15 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
             let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
             let mut acc = [[_mm256_setzero_si256(); 2]; MR];
             let mut q = 0;
-            while q < kp4 {
-                let qe = (q + group).min(kp4);
-                let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
-                for qq in q..qe {
-                    // SAFETY: quad `qq` of block `nb`.
-                    let (b0, b1) = unsafe {
-                        (
-                            _mm256_loadu_si256(bp.add(qq * 64).cast()),
-                            _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
-                        )
-                    };
-                    for (a16, ap) in acc16.iter_mut().zip(&arow) {
-                        // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
-                        let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
-                        let mut av = _mm256_set1_epi32(a4);
-                        if XOR {
-                            av = _mm256_xor_si256(av, flip);
-                        }
-                        a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
-                        a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
-                    }
-                }
-                for (a, a16) in acc.iter_mut().zip(&acc16) {
-                    a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
-                    a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
-                }
-                q = qe;
+            while q < full {
+                // `GROUP` is a constant here: the group body unrolls.
+                // SAFETY: quads `q..q + GROUP <= kp4`.
+                unsafe { group::<XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
+                q += GROUP;
+            }
+            if full < kp4 {
+                // SAFETY: quads `full..kp4`.
+                unsafe { group::<XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
             }
             let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
             for e in e0..e1 {
