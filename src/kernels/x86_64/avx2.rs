@@ -818,7 +818,41 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
                     *sp = c;
                 }
             }
-            for ox in 0..g.out_w {
+            // Interior columns of a whole block: the three filter rows' tap pointers advance
+            // by `stride_w * step` per column (no per-tap address arithmetic).
+            let interior = if k.cnt == 16 { lo..hi } else { 0..0 };
+            if !interior.is_empty() {
+                let x0 = lo * g.stride_w - g.pad_w;
+                // SAFETY: (b, iy, x0) is inside the input for valid rows; other rows stay at
+                // `zpb` (step 0).
+                let mut rp: [*const u8; 3] =
+                    std::array::from_fn(|fy| unsafe { base[fy].add(x0 * step[fy]) });
+                let adv: [usize; 3] = std::array::from_fn(|fy| g.stride_w * step[fy]);
+                for ox in interior.clone() {
+                    // SAFETY: interior column: taps (x0 + fx) are inside the image (or the zp
+                    // row), each with 16 readable bytes of a whole block.
+                    unsafe {
+                        let taps = [
+                            rp[0],
+                            rp[0].add(step[0]),
+                            rp[0].add(2 * step[0]),
+                            rp[1],
+                            rp[1].add(step[1]),
+                            rp[1].add(2 * step[1]),
+                            rp[2],
+                            rp[2].add(step[2]),
+                            rp[2].add(2 * step[2]),
+                        ];
+                        k.pixel::<SIGNED, FP>(&taps, out_row.add(ox * c + off));
+                    }
+                    // `wrapping_add`: after the last column the pointers may pass the row end
+                    // (never dereferenced).
+                    for (r, a) in rp.iter_mut().zip(adv) {
+                        *r = r.wrapping_add(a);
+                    }
+                }
+            }
+            for ox in (0..g.out_w).filter(|ox| !interior.contains(ox)) {
                 let taps: [*const u8; 9] = if (lo..hi).contains(&ox) {
                     // Interior: in_x(ox, fx) = x0 + fx for all three taps.
                     let x0 = ox * g.stride_w - g.pad_w;
