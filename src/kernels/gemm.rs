@@ -131,11 +131,14 @@ impl PackedGemm {
         let mut maddubs_data = None;
         let mut format = format;
         if format == PackFormat::Maddubs {
-            // The longest group whose residual is small enough: longer groups save widening
-            // multiplies but need tighter weights.
+            // The group with the cheapest kernel loop (longer groups save widening multiplies
+            // but need tighter weights, so more residual entries), unless the `Madd` kernel is
+            // cheaper still.
             let packed = [MADDUBS_GROUP, 2]
                 .into_iter()
-                .find_map(|g| pack_maddubs(k, kp, n, nr, g, &wp));
+                .map(|g| pack_maddubs(k, kp, n, nr, g, &wp))
+                .min_by_key(|(_, r)| maddubs_cost(kp, n_blocks, r))
+                .filter(|(_, r)| maddubs_cost(kp, n_blocks, r) < MADD_COST_PER_QUAD * kp / 4);
             match packed {
                 Some((v, r)) => {
                     maddubs_data = Some(v);
@@ -226,9 +229,28 @@ impl PackedGemm {
     }
 }
 
-/// `Maddubs` packing of `w'` (`wp(n, k)`): the s8 part in the `Vnni` layout and the residual,
-/// or `None` when more than 1/8 of the K indices of the blocks need residual entries (then the
-/// residual pass would cost more than the `Madd` kernel saves).
+/// Estimated AVX2 instructions per quad of K for a 3-row tile and one column block: `Maddubs`
+/// (3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`, plus one `vpmaddwd` + `vpaddd`
+/// per accumulator and group), one residual entry (2 weight loads, per row a byte load,
+/// broadcast, 2 `vpmaddwd` + 2 `vpaddd`), and the widened-A `Madd` kernel (per 6 rows and K
+/// pair: 6 broadcasts, 2 loads, 12 `vpmaddwd` + 12 `vpaddd`: 32 per quad and 3 rows).
+const MADDUBS_COST_PER_QUAD: usize = 17;
+const MADDUBS_WIDEN_COST_PER_GROUP: usize = 12;
+const RESIDUAL_COST_PER_ENTRY: usize = 23;
+const MADD_COST_PER_QUAD: usize = 32;
+
+/// [`MADDUBS_COST_PER_QUAD`] and friends for a whole `Maddubs` packing, per block (so
+/// comparable with `MADD_COST_PER_QUAD * kp / 4`).
+fn maddubs_cost(kp: usize, n_blocks: usize, r: &GemmResidual) -> usize {
+    let kp4 = kp / 4;
+    kp4 * MADDUBS_COST_PER_QUAD
+        + kp4.div_ceil(r.group) * MADDUBS_WIDEN_COST_PER_GROUP
+        + r.k.len() * RESIDUAL_COST_PER_ENTRY / n_blocks.max(1)
+}
+
+/// `Maddubs` packing of `w'` (`wp(n, k)`): the s8 part in the `Vnni` layout and the residual
+/// (the caller weighs its cost, [`maddubs_cost`], against the other groups and the `Madd`
+/// kernel).
 ///
 /// The bound: a kernel lane (column `j`, half `h` of each quad) sums `a[k] * s[k]` in i16 over
 /// the `2 * group` indices `k = 4q + 2h + {0, 1}` of a group of quads, starting from 0
@@ -245,7 +267,7 @@ fn pack_maddubs(
     nr: usize,
     group: usize,
     wp: &impl Fn(usize, usize) -> i32,
-) -> Option<(Vec<u8>, GemmResidual)> {
+) -> (Vec<u8>, GemmResidual) {
     const L: usize = 2 * MADDUBS_GROUP;
     debug_assert!((1..=MADDUBS_GROUP).contains(&group));
     let n_blocks = n.div_ceil(nr);
@@ -313,10 +335,7 @@ fn pack_maddubs(
         }
         res.start.push(res.k.len() as u32);
     }
-    if res.k.len() * 8 > n_blocks * kp {
-        return None;
-    }
-    Some((data, res))
+    (data, res)
 }
 
 /// Rows `[0, rows)` of A and C and a range of column blocks for one micro-kernel call.
@@ -472,7 +491,7 @@ mod maddubs_tests {
 
     proptest! {
         /// `pack_maddubs` splits `w' = s + r` exactly (K padding all zero) and keeps every
-        /// i16 lane group of the kernel inside the no-saturation bound, or declines.
+        /// i16 lane group of the kernel inside the no-saturation bound.
         #[test]
         fn maddubs_split_is_exact_and_every_lane_group_is_bounded(
             k in 1usize..70,
@@ -488,12 +507,8 @@ mod maddubs_tests {
                     .wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 ((h >> 40) as i32 % (2 * spread + 1) - spread).clamp(-255, 255)
             };
-            let Some((data, res)) = pack_maddubs(k, kp, n, nr, group, &wp) else {
-                return Ok(());
-            };
+            let (data, res) = pack_maddubs(k, kp, n, nr, group, &wp);
             prop_assert_eq!(res.group, group);
-            let n_blocks = n.div_ceil(nr);
-            prop_assert!(res.k.len() * 8 <= n_blocks * kp);
             let s = |nn: usize, kk: usize| {
                 let (nb, j) = (nn / nr, nn % nr);
                 data[((nb * (kp / 4) + kk / 4) * nr + j) * 4 + kk % 4] as i8 as i32
