@@ -360,7 +360,13 @@ struct ConvGemm {
     zx: u8,
     scratch: AlignedBuf,
     macs: u64,
+    /// Column blocks per kernel call (see `run`).
+    nb_chunk: usize,
 }
+
+/// Packed weight bytes a kernel call should keep hot: half of the smallest L1 data cache of
+/// the targets (32 KB on Cortex-A72), leaving room for the A rows of a tile.
+const GEMM_L1_WEIGHT_BYTES: usize = 16 * 1024;
 
 impl Kernel for ConvGemm {
     fn name(&self) -> &str {
@@ -388,6 +394,7 @@ impl Kernel for ConvGemm {
         };
         let scratch = SyncPtr(self.scratch.as_mut_ptr());
         let (packed, kernel, direct, zx) = (&self.packed, self.kernel, self.direct, self.zx);
+        let nb_chunk = self.nb_chunk;
         if !direct {
             // im2col first, as its own split over rows, so that the GEMM below may also split
             // over column blocks (tasks sharing rows then read the same scratch rows).
@@ -414,20 +421,31 @@ impl Kernel for ConvGemm {
                 // SAFETY: row r0 of the scratch, filled above (no task writes it now).
                 unsafe { scratch.get().add(r0 * kp) as *const u8 }
             };
-            let rows_arg = GemmRows {
-                a,
-                a_stride: kp,
-                rows: r1 - r0,
-                // SAFETY: output row r0 of the `rows x n` output.
-                c: unsafe { out.get().add(r0 * n) },
-                c_stride: n,
-                nb_begin: tn * nbs / tasks_n,
-                nb_end: (tn + 1) * nbs / tasks_n,
-            };
-            // SAFETY: the kernel was chosen for a tier this CPU supports (prepare); A rows
-            // hold `kp` readable bytes (input rows when `direct`, scratch rows otherwise),
-            // C rows `n` writable bytes, and tasks write disjoint (row, block) ranges.
-            unsafe { kernel(packed, &rows_arg) };
+            let (nb0, nb1) = (tn * nbs / tasks_n, (tn + 1) * nbs / tasks_n);
+            // Column blocks in chunks whose packed weights stay in L1 while the kernel walks
+            // every row of the task (kernels loop rows outside blocks: without chunks, a
+            // weight matrix larger than L1 — up to 1.2 MB in the SSD heads — would stream
+            // from L2 or beyond once per row tile).
+            let mut c0 = nb0;
+            while c0 < nb1 {
+                let c1 = (c0 + nb_chunk).min(nb1);
+                let rows_arg = GemmRows {
+                    a,
+                    a_stride: kp,
+                    rows: r1 - r0,
+                    // SAFETY: output row r0 of the `rows x n` output.
+                    c: unsafe { out.get().add(r0 * n) },
+                    c_stride: n,
+                    nb_begin: c0,
+                    nb_end: c1,
+                };
+                // SAFETY: the kernel was chosen for a tier this CPU supports (prepare); A rows
+                // hold `kp` readable bytes (input rows when `direct`, scratch rows
+                // otherwise), C rows `n` writable bytes, and tasks write disjoint (row, block)
+                // ranges.
+                unsafe { kernel(packed, &rows_arg) };
+                c0 = c1;
+            }
         });
     }
 }
@@ -499,6 +517,8 @@ fn simd_conv(
         && geom.in_c & 3 == 0;
     let rows = geom.batches * geom.out_h * geom.out_w;
     let scratch = AlignedBuf::zeroed(if direct { 0 } else { rows * packed.kp });
+    let block_bytes = packed.data.len() / packed.n_blocks.max(1);
+    let nb_chunk = (GEMM_L1_WEIGHT_BYTES / block_bytes.max(1)).max(1);
     let dtype = match (signed, per_channel) {
         (false, _) => "qu8",
         (true, false) => "qi8",
@@ -520,6 +540,7 @@ fn simd_conv(
         kernel: choice.kernel,
         direct,
         zx: (-q.input_offset) as u8,
+        nb_chunk,
         scratch,
         macs,
     }))
