@@ -520,6 +520,15 @@ unsafe fn gemm_maddubs_g<
                 }
                 a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
                 a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
+                // Keep each i16 sum a serial chain: left alone, LLVM rebalances the unrolled
+                // group's adds into trees, which need more live registers than the 16 ymm
+                // and spill (about one extra instruction per `vpmaddubsw`). The empty asm
+                // emits nothing.
+                // SAFETY: an empty template; the operands stay in their registers.
+                unsafe {
+                    std::arch::asm!("/* {0} {1} */", inout(ymm_reg) a16[0], inout(ymm_reg) a16[1],
+                        options(pure, nomem, nostack, preserves_flags));
+                }
             }
         }
         for (a, a16) in acc.iter_mut().zip(&acc16) {
