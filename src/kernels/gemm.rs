@@ -61,12 +61,14 @@ pub const MADDUBS_GROUP: usize = 4;
 /// column's weight did not fit the i16 bound, with that block's residual weights there.
 #[derive(Clone, Default)]
 pub struct GemmResidual {
-    /// Entries of block `nb`: `start[nb]..start[nb + 1]` (empty for other formats).
+    /// Entries of block `nb`: `start[nb]..start[nb + 1]` (empty for other formats); always an
+    /// even number, taken in pairs `(2p, 2p + 1)`.
     pub start: Vec<u32>,
-    /// K index of each entry.
+    /// K index of each entry (a block with an odd count ends with a copy of its last index
+    /// with zero weights).
     pub k: Vec<u32>,
-    /// Per entry `nr` i16 pairs `(r, 0)` (so `vpmaddwd` with a broadcast `(a, 0)` pair gives
-    /// `a * r` per column).
+    /// Per entry pair `p`, `nr` i16 pairs `(r[k[2p]], r[k[2p + 1]])` (so `vpmaddwd` with the
+    /// broadcast pair `(a[k[2p]], a[k[2p + 1]])` gives both products' sum per column).
     pub w: Vec<i16>,
     /// Quads per i16 group (1..=`MADDUBS_GROUP`).
     pub group: usize,
@@ -231,11 +233,16 @@ impl PackedGemm {
 
 /// Estimated AVX2 instructions per quad of K for a 3-row tile and one column block: `Maddubs`
 /// (3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`, plus one `vpmaddwd` + `vpaddd`
-/// per accumulator and group), one residual entry (2 weight loads, per row a byte load,
-/// broadcast, 2 `vpmaddwd` + 2 `vpaddd`), and the widened-A `Madd` kernel (per 6 rows and K
+/// per accumulator and group), one residual entry (half of: 2 weight loads, per row two byte
+/// loads and their merge,
+/// broadcast, 2 `vpmaddwd` + 2 `vpaddd`, shared by the pair of entries), and the widened-A
+/// `Madd` kernel (per 6 rows and K
 /// pair: 6 broadcasts, 2 loads, 12 `vpmaddwd` + 12 `vpaddd`: 32 per quad and 3 rows).
 const MADDUBS_COST_PER_QUAD: usize = 17;
 const MADDUBS_WIDEN_COST_PER_GROUP: usize = 12;
+// Counted, a residual entry costs about 17 (35 per pair and tile); 23 is what minimised the
+// Coral SSD's total instruction count under cachegrind (it also covers costs the quad estimate
+// leaves out, such as the per-tile overhead of the 3-row tiles against `Madd`'s 6-row ones).
 const RESIDUAL_COST_PER_ENTRY: usize = 23;
 const MADD_COST_PER_QUAD: usize = 32;
 
@@ -329,9 +336,14 @@ fn pack_maddubs(
                 }
             }
         }
-        for (kk, w) in rmap {
-            res.k.push(kk as u32);
-            res.w.extend_from_slice(&w);
+        let entries: Vec<(usize, Vec<i16>)> = rmap.into_iter().collect();
+        for pair in entries.chunks(2) {
+            let (ka, wa) = &pair[0];
+            let (kb, wb) = pair.get(1).map_or((*ka, None), |(k, w)| (*k, Some(w)));
+            res.k.extend([*ka as u32, kb as u32]);
+            for j in 0..nr {
+                res.w.extend([wa[2 * j], wb.map_or(0, |w| w[2 * j])]);
+            }
         }
         res.start.push(res.k.len() as u32);
     }
@@ -517,8 +529,9 @@ mod maddubs_tests {
                 let (nb, j) = (nn / nr, nn % nr);
                 let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
                 (e0..e1)
-                    .find(|&e| res.k[e] as usize == kk)
-                    .map_or(0, |e| i32::from(res.w[e * 2 * nr + 2 * j]))
+                    .filter(|&e| res.k[e] as usize == kk)
+                    .map(|e| i32::from(res.w[(e / 2) * 2 * nr + 2 * j + e % 2]))
+                    .sum::<i32>()
             };
             for nn in 0..n {
                 for kk in 0..kp {

@@ -557,21 +557,23 @@ unsafe fn gemm_maddubs_g<
                 unsafe { group::<XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
             }
             let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
-            for e in e0..e1 {
-                let kk = res.k[e] as usize;
-                // SAFETY: entry `e` holds `2 * NR` i16.
+            debug_assert!((e1 - e0) % 2 == 0);
+            for e in (e0..e1).step_by(2) {
+                let (ka, kb) = (res.k[e] as usize, res.k[e + 1] as usize);
+                // SAFETY: entry pair `e / 2` holds `2 * NR` i16.
                 let (r0, r1) = unsafe {
-                    let w = res.w.as_ptr().add(e * 2 * NR);
+                    let w = res.w.as_ptr().add(e / 2 * 2 * NR);
                     (
                         _mm256_loadu_si256(w.cast()),
                         _mm256_loadu_si256(w.add(NR).cast()),
                     )
                 };
+                let flip = if XOR { 0x80 } else { 0 };
                 for (a, ap) in acc.iter_mut().zip(&arow) {
-                    // SAFETY: `kk < k <= kp`.
-                    let x = unsafe { *ap.add(kk) } ^ if XOR { 0x80 } else { 0 };
-                    // The pair `(x, 0)`: `vpmaddwd` gives `x * r` per column.
-                    let av = _mm256_set1_epi32(i32::from(x));
+                    // SAFETY: `ka, kb < k <= kp`.
+                    let (xa, xb) = unsafe { (*ap.add(ka) ^ flip, *ap.add(kb) ^ flip) };
+                    // The pair `(xa, xb)`: `vpmaddwd` gives `xa * ra + xb * rb` per column.
+                    let av = _mm256_set1_epi32(i32::from(xa) | i32::from(xb) << 16);
                     a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(av, r0));
                     a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(av, r1));
                 }
