@@ -113,10 +113,13 @@ impl FastRequant {
         let double = u64::from(e == 0);
         let add = ((1u64 << 30) + if e > 0 { 1u64 << (30 + e) } else { 0 }) << double;
         let shift = 31 + e as u32 + double as u32;
-        let mut mul = Vec::with_capacity(r.mult.len() + 1);
+        let mut mul: Vec<u32> = Vec::with_capacity(r.mult.len() + 1);
         for &m in &r.mult {
             let m = u64::try_from(m).ok()? << double;
-            if m > u64::from(u32::MAX) || Self::has_tie(m, add, shift) {
+            // Entries repeat (per-tensor layers, padding): check each multiplier once.
+            if mul.last().is_none_or(|&prev| u64::from(prev) != m)
+                && (m > u64::from(u32::MAX) || Self::has_tie(m, add, shift))
+            {
                 return None;
             }
             mul.push(m as u32);
