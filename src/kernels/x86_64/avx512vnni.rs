@@ -5,14 +5,70 @@ use std::arch::x86_64::*;
 use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 use crate::kernels::reference::elementwise::QuantAddParams;
-use crate::kernels::requant::Requant;
+use crate::kernels::requant::{FastRequant, Requant};
 
 use super::avx2::row_sum_u8;
+
+/// The sign-magnitude requantization (`kernels::requant`, `FastRequant`) of 16 lanes with
+/// multipliers `me` (even lanes, read from the low dwords) and `mo` (odd lanes): the unclamped
+/// result without zero point.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+fn fast16(
+    x: __m512i,
+    me: __m512i,
+    mo: __m512i,
+    add: __m512i,
+    sh: __m128i,
+    sh_odd: __m128i,
+) -> __m512i {
+    // |i32::MIN| = 2^31 as unsigned: `vpmuludq` reads it right.
+    let mag = _mm512_abs_epi32(x);
+    let even = _mm512_add_epi64(_mm512_mul_epu32(mag, me), add);
+    let odd = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64::<32>(mag), mo), add);
+    // Even lanes: the magnitude in the low dword; odd lanes shift 32 less, into the high one.
+    let r = _mm512_mask_blend_epi32(
+        0xAAAA,
+        _mm512_srl_epi64(even, sh),
+        _mm512_srl_epi64(odd, sh_odd),
+    );
+    let zero = _mm512_setzero_si512();
+    _mm512_mask_sub_epi32(r, _mm512_cmplt_epi32_mask(x, zero), zero, r)
+}
+
+/// [`fast16`]'s shift counts and rounding constant.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+fn fast_consts(f: &FastRequant) -> (__m512i, __m128i, __m128i) {
+    (
+        _mm512_set1_epi64(f.add as i64),
+        _mm_cvtsi32_si128(f.shift as i32),
+        _mm_cvtsi32_si128(f.shift as i32 - 32),
+    )
+}
 
 /// Requantize 16 accumulators of columns `col..col+16` (see `kernels::requant`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
+    if let Some(f) = &rq.fast {
+        let (add, sh, sh_odd) = fast_consts(f);
+        // SAFETY: `f.mul` has one entry more than the arrays, so `col + 17` entries.
+        let (me, mo) = unsafe {
+            (
+                _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
+                _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
+            )
+        };
+        let r = _mm512_add_epi32(
+            fast16(x, me, mo, add, sh, sh_odd),
+            _mm512_set1_epi32(rq.out_zp),
+        );
+        return _mm512_min_epi32(
+            _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
+            _mm512_set1_epi32(rq.act_max),
+        );
+    }
     // SAFETY: the requant arrays are padded to `n_blocks * nr >= col + 16` entries.
     let (mult, lsh, rsh, rmask, rthr) = unsafe {
         (
@@ -210,6 +266,9 @@ struct Rq16 {
     rsh: __m512i,
     rmask: __m512i,
     rthr: __m512i,
+    /// `FastRequant` form (then `mult` / `mult_odd` hold its even / odd multipliers):
+    /// rounding constant and shifts.
+    fast: Option<(__m512i, __m128i, __m128i)>,
 }
 
 impl Rq16 {
@@ -218,12 +277,20 @@ impl Rq16 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn load(rq: &Requant, col: usize) -> Rq16 {
-        // SAFETY: caller contract.
+        // SAFETY: caller contract (`FastRequant::mul` holds one entry more than the arrays).
         unsafe {
             let mult = _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast());
+            let (mult, mult_odd) = match &rq.fast {
+                Some(f) => (
+                    _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
+                    _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
+                ),
+                None => (mult, _mm512_srli_epi64::<32>(mult)),
+            };
             Rq16 {
+                fast: rq.fast.as_ref().map(|f| fast_consts(f)),
                 mult,
-                mult_odd: _mm512_srli_epi64::<32>(mult),
+                mult_odd,
                 lsh: _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
                 rsh: _mm512_loadu_si512(rq.rshift.as_ptr().add(col).cast()),
                 rmask: _mm512_loadu_si512(rq.rmask.as_ptr().add(col).cast()),
@@ -232,10 +299,15 @@ impl Rq16 {
         }
     }
 
-    /// `MultiplyByQuantizedMultiplier(x) + out_zp` (wrapping, unclamped), as `requant16`.
+    /// `MultiplyByQuantizedMultiplier(x) + out_zp` (wrapping, unclamped), as `requant16`; in
+    /// the `fast` form exact only after the caller's clamp to an 8-bit activation range.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     fn apply(&self, x: __m512i, zp: __m512i) -> __m512i {
+        if let Some((add, sh, sh_odd)) = self.fast {
+            // Exact once clamped (`FastRequant`); `load` only builds it for clamping callers.
+            return _mm512_add_epi32(fast16(x, self.mult, self.mult_odd, add, sh, sh_odd), zp);
+        }
         let x = _mm512_sllv_epi32(x, self.lsh);
         let nudge = _mm512_set1_epi64(1 << 30);
         let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mult), nudge);
@@ -459,6 +531,7 @@ impl Scale16 {
         let mask = ((1i64 << rs) - 1) as i32;
         let m = _mm512_set1_epi32(mult);
         Scale16(Rq16 {
+            fast: None,
             mult: m,
             mult_odd: _mm512_srli_epi64::<32>(m),
             lsh: _mm512_setzero_si512(),
