@@ -138,11 +138,14 @@ impl PackedGemm {
             // cheaper still.
             let packed = [MADDUBS_GROUP, 2]
                 .into_iter()
-                .map(|g| pack_maddubs(k, kp, n, nr, g, &wp))
-                .min_by_key(|(_, r)| maddubs_cost(kp, n_blocks, r))
-                .filter(|(_, r)| maddubs_cost(kp, n_blocks, r) < MADD_COST_PER_QUAD * kp / 4);
+                .map(|g| {
+                    let (v, r) = pack_maddubs(k, kp, n, nr, g, &wp);
+                    (maddubs_cost(kp, n_blocks, &r), v, r)
+                })
+                .min_by_key(|(cost, ..)| *cost)
+                .filter(|(cost, ..)| *cost < MADD_COST_PER_QUAD * kp / 4);
             match packed {
-                Some((v, r)) => {
+                Some((_, v, r)) => {
                     maddubs_data = Some(v);
                     residual = r;
                 }
@@ -231,13 +234,13 @@ impl PackedGemm {
     }
 }
 
-/// Estimated AVX2 instructions per quad of K for a 3-row tile and one column block: `Maddubs`
-/// (3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`, plus one `vpmaddwd` + `vpaddd`
-/// per accumulator and group), one residual entry (half of: 2 weight loads, per row two byte
-/// loads and their merge,
-/// broadcast, 2 `vpmaddwd` + 2 `vpaddd`, shared by the pair of entries), and the widened-A
-/// `Madd` kernel (per 6 rows and K
-/// pair: 6 broadcasts, 2 loads, 12 `vpmaddwd` + 12 `vpaddd`: 32 per quad and 3 rows).
+/// Estimated AVX2 instructions for a 3-row tile and one column block:
+/// - `Maddubs`, per quad of K: 3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`; per
+///   group one `vpmaddwd` + `vpaddd` per accumulator;
+/// - a residual entry: half of a pair's 2 weight loads and, per row, two byte loads, their
+///   merge, a broadcast, 2 `vpmaddwd` + 2 `vpaddd`;
+/// - the widened-A `Madd` kernel, per 6 rows and K pair: 6 broadcasts, 2 loads, 12 `vpmaddwd`
+///   + 12 `vpaddd` (32 per quad and 3 rows).
 const MADDUBS_COST_PER_QUAD: usize = 17;
 const MADDUBS_WIDEN_COST_PER_GROUP: usize = 12;
 // Counted, a residual entry costs about 17 (35 per pair and tile); 23 is what minimised the

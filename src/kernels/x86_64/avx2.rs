@@ -789,6 +789,13 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
     let cblocks = c.div_ceil(16);
     let (lo, hi) = crate::kernels::dwconv::interior_cols(g);
     let wbase = p.weights.as_slice().as_ptr() as *const __m256i;
+    // Built once per call; blocks offset the multiplier pointer.
+    let fast = p
+        .requant
+        .fast
+        .as_ref()
+        .filter(|_| !FP)
+        .map(|fq| (FastRq::new(fq, &p.requant), fq.mul.as_ptr()));
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
@@ -808,12 +815,7 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
                     ],
                     off,
                     cnt: 16.min(c - off),
-                    fast: p
-                        .requant
-                        .fast
-                        .as_ref()
-                        .filter(|_| !FP)
-                        .map(|fq| (FastRq::new(fq, &p.requant), fq.mul.as_ptr().add(off))),
+                    fast: fast.map(|(f, mul)| (f, mul.add(off))),
                 }
             };
             // SAFETY: the zp row is padded to whole blocks.

@@ -48,60 +48,14 @@ fn fast_consts(f: &FastRequant) -> (__m512i, __m128i, __m128i) {
 }
 
 /// Requantize 16 accumulators of columns `col..col+16` (see `kernels::requant`).
+///
+/// # Safety
+/// As [`Rq16::load`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
-    if let Some(f) = &rq.fast {
-        let (add, sh, sh_odd) = fast_consts(f);
-        // SAFETY: `f.mul` has one entry more than the arrays, so `col + 17` entries.
-        let (me, mo) = unsafe {
-            (
-                _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
-                _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
-            )
-        };
-        let r = _mm512_add_epi32(
-            fast16(x, me, mo, add, sh, sh_odd),
-            _mm512_set1_epi32(rq.out_zp),
-        );
-        return _mm512_min_epi32(
-            _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
-            _mm512_set1_epi32(rq.act_max),
-        );
-    }
-    // SAFETY: the requant arrays are padded to `n_blocks * nr >= col + 16` entries.
-    let (mult, lsh, rsh, rmask, rthr) = unsafe {
-        (
-            _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(rq.rshift.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(rq.rmask.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(rq.rthresh.as_ptr().add(col).cast()),
-        )
-    };
-    let x = _mm512_sllv_epi32(x, lsh);
-    let nudge = _mm512_set1_epi64(1 << 30);
-    let even = _mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge);
-    let odd = _mm512_add_epi64(
-        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(mult)),
-        nudge,
-    );
-    // Bits 31..62 of each 64-bit sum: low dword of even >> 31, high dword of odd << 1.
-    let q = _mm512_mask_blend_epi32(
-        0xAAAA,
-        _mm512_srli_epi64::<31>(even),
-        _mm512_slli_epi64::<1>(odd),
-    );
-    let rem = _mm512_and_si512(q, rmask);
-    let thr = _mm512_sub_epi32(rthr, _mm512_srai_epi32::<31>(q));
-    let r = _mm512_srav_epi32(q, rsh);
-    let r = _mm512_mask_add_epi32(
-        r,
-        _mm512_cmpgt_epi32_mask(rem, thr),
-        r,
-        _mm512_set1_epi32(1),
-    );
-    let r = _mm512_add_epi32(r, _mm512_set1_epi32(rq.out_zp));
+    // SAFETY: caller contract.
+    let r = unsafe { Rq16::load(rq, col) }.apply(x, _mm512_set1_epi32(rq.out_zp));
     _mm512_min_epi32(
         _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
         _mm512_set1_epi32(rq.act_max),
@@ -279,18 +233,25 @@ impl Rq16 {
     unsafe fn load(rq: &Requant, col: usize) -> Rq16 {
         // SAFETY: caller contract (`FastRequant::mul` holds one entry more than the arrays).
         unsafe {
+            if let Some(f) = &rq.fast {
+                // The fast form reads only its multipliers (even lanes from `col`, odd lanes
+                // one entry ahead); the general fields are unused.
+                let zero = _mm512_setzero_si512();
+                return Rq16 {
+                    fast: Some(fast_consts(f)),
+                    mult: _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
+                    mult_odd: _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
+                    lsh: zero,
+                    rsh: zero,
+                    rmask: zero,
+                    rthr: zero,
+                };
+            }
             let mult = _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast());
-            let (mult, mult_odd) = match &rq.fast {
-                Some(f) => (
-                    _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
-                    _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
-                ),
-                None => (mult, _mm512_srli_epi64::<32>(mult)),
-            };
             Rq16 {
-                fast: rq.fast.as_ref().map(|f| fast_consts(f)),
+                fast: None,
                 mult,
-                mult_odd,
+                mult_odd: _mm512_srli_epi64::<32>(mult),
                 lsh: _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
                 rsh: _mm512_loadu_si512(rq.rshift.as_ptr().add(col).cast()),
                 rmask: _mm512_loadu_si512(rq.rmask.as_ptr().add(col).cast()),
