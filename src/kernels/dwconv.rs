@@ -8,6 +8,16 @@
 //! requantization arrays are stored in that order ([`lane_channel`]), and `packs_epi32(lo, hi)`
 //! restores channel order.
 //!
+//! [`DwLayout::Cols`] (AVX2, `bw = 16`): the kernel builds, once per input column, four
+//! vectors from the column's three filter-row taps `(r0, r1, r2)`: the byte interleave of
+//! `r0` and `r1` widened to i16 pairs `(r0[c], r1[c])` for channels 0..8 and 8..16, and `r2`
+//! widened to i32 (`(r2[c], 0)` as i16 pairs) for the same halves; each output pixel then
+//! multiplies its three columns' vectors with `vpmaddwd`. Neighbouring output pixels share
+//! columns (stride 1: two of three), so a pixel widens one new column instead of nine taps.
+//! Weights i16 `[cblock][fx 0..3][part 0..4][8 lanes][2]` with parts `(w'(r0), w'(r1))` for
+//! channels 0..8 and 8..16, then `(w'(r2), 0)` for both halves; bias and requantization
+//! arrays in channel order.
+//!
 //! [`DwLayout::Taps`] (NEON `smlal`/`smlal2`): i16 `[cblock][tap 0..9][bw]` in channel order;
 //! bias and requantization arrays in channel order too.
 //!
@@ -23,8 +33,11 @@ use super::requant::Requant;
 /// Weight layout of a [`PackedDw`] (which one a tier's kernel reads: [`layout_for`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DwLayout {
-    /// x86: tap pairs interleaved for `vpmaddwd`, channels in 128-bit-lane order.
+    /// AVX-512: tap pairs interleaved for `vpmaddwd`, channels in 128-bit-lane order.
     Pairs,
+    /// AVX2: per filter column, row pairs `(r0, r1)` and `(r2, 0)` for `vpmaddwd`, channels in
+    /// order.
+    Cols,
     /// NEON: one `bw`-channel row per tap, channels in order.
     Taps,
 }
@@ -33,6 +46,7 @@ pub enum DwLayout {
 pub fn layout_for(isa: super::Isa) -> DwLayout {
     match isa {
         super::Isa::Neon | super::Isa::Dotprod => DwLayout::Taps,
+        super::Isa::Avx2 | super::Isa::AvxVnni => DwLayout::Cols,
         _ => DwLayout::Pairs,
     }
 }
@@ -42,12 +56,16 @@ pub struct PackedDw {
     /// Channels per block (16 or 32).
     pub bw: usize,
     /// `Pairs`: i16 `[cblock][pair 0..5][half 0..2][bw/2 lanes][2 taps]`;
+    /// `Cols`: i16 `[cblock][fx 0..3][part 0..4][bw/2 lanes][2]` (module docs);
     /// `Taps`: i16 `[cblock][tap 0..9][bw]`.
     pub weights: AlignedBuf,
-    /// `bias'` in lane order (`Pairs`) or channel order (`Taps`), `cblocks * bw` entries.
+    /// `bias'` in lane order (`Pairs`) or channel order (`Cols`, `Taps`), `cblocks * bw`
+    /// entries.
     pub bias: Vec<i32>,
     pub requant: Requant,
-    /// The raw input zero point byte, `cblocks * bw` of them.
+    /// The raw input zero point byte: `cblocks * bw` of them, and for `Cols` at least a whole
+    /// input row (`in_w * in_c`), so rows above or below the image read it with the same
+    /// column offsets as real rows.
     pub zp_row: Vec<u8>,
 }
 
@@ -124,9 +142,10 @@ impl PackedDw {
         // Channel (within its block) of entry `i` of a block's bias / requant arrays.
         let order = |i: usize| match layout {
             DwLayout::Pairs => lane_channel(i, bw),
-            DwLayout::Taps => i,
+            DwLayout::Cols | DwLayout::Taps => i,
         };
-        let mut wv = vec![0i16; cblocks * 5 * bw * 2];
+        // Pairs: 10 i16 per channel; Cols: 12 (3 columns x 2 parts x 2); Taps: 9.
+        let mut wv = vec![0i16; cblocks * 6 * bw * 2];
         let mut bv = vec![0i32; cblocks * bw];
         for cb in 0..cblocks {
             for i in 0..bw {
@@ -134,6 +153,15 @@ impl PackedDw {
                 if layout == DwLayout::Taps {
                     for t in 0..9 {
                         wv[(cb * 9 + t) * bw + i] = wp(t, ch) as i16;
+                    }
+                }
+                if layout == DwLayout::Cols {
+                    let (half, lane) = (i / hw, i % hw);
+                    for fx in 0..3 {
+                        let at = |part: usize| (((cb * 3 + fx) * 4 + part) * hw + lane) * 2;
+                        wv[at(half)] = wp(fx, ch) as i16;
+                        wv[at(half) + 1] = wp(3 + fx, ch) as i16;
+                        wv[at(2 + half)] = wp(6 + fx, ch) as i16;
                     }
                 }
                 for pair in (0..5).filter(|_| layout == DwLayout::Pairs) {
@@ -155,7 +183,14 @@ impl PackedDw {
             bias: bv,
             bw,
             requant: Requant::with_order(q, cblocks * bw, |i| (i / bw) * bw + order(i % bw)),
-            zp_row: vec![zx as u8; cblocks * bw],
+            zp_row: vec![
+                zx as u8;
+                if layout == DwLayout::Cols {
+                    (cblocks * bw).max(geom.in_w * c)
+                } else {
+                    cblocks * bw
+                }
+            ],
         }
     }
 }

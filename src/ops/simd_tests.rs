@@ -425,6 +425,49 @@ fn conv_simd_matches_scalar_wide() {
     }
 }
 
+/// Wide depthwise rows: the AVX2 kernel's sliding column window rotates its registers every
+/// three pixels, so rows of 8 to 20 interior pixels at strides 1, 2 and 3 (the stride-3 path
+/// builds every column), with and without padding, whole 16-channel blocks plus a tail block,
+/// cover every rotation phase and remainder; all tiers equal the reference.
+#[test]
+fn depthwise_simd_matches_scalar_wide_rows() {
+    let mut i = 0u64;
+    for in_w in [9, 10, 11, 17, 18, 19, 23] {
+        for stride in [1, 2, 3] {
+            for (same, in_c) in [(true, 32), (false, 40), (true, 21)] {
+                i += 1;
+                let signed = i.is_multiple_of(2);
+                let c = Case {
+                    signed,
+                    per_channel: signed,
+                    batches: 1,
+                    in_h: 4,
+                    in_w,
+                    in_c,
+                    out_c: in_c,
+                    k: 3,
+                    stride,
+                    same,
+                    in_zp: if signed { -5 } else { 127 },
+                    w_zp: if signed { 0 } else { 120 },
+                    out_zp: if signed { 2 } else { 119 },
+                    in_scale: 0.02,
+                    w_scales: (0..80).map(|j| 0.002 + 0.0002 * (j % 13) as f32).collect(),
+                    out_scale: 0.02,
+                    act: Activation::Relu6,
+                    with_bias: true,
+                    onnx: i.is_multiple_of(3),
+                    seed: 900 + i,
+                    w_spread: if i % 4 == 1 { 0 } else { 40 },
+                };
+                let g = graph(&c, true).expect("valid");
+                let input = bytes(c.seed ^ 0x77, g.tensors[0].num_elements());
+                check_all_tiers(&g, &input).expect("bit exact");
+            }
+        }
+    }
+}
+
 /// Trained-like weights (concentrated, plus outliers past the i16 bound) keep the AVX2
 /// `Maddubs` kernel, residual included, and it equals the reference.
 #[test]

@@ -334,8 +334,9 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
 /// Longest padded K the widened-A GEMM ([`gemm_madd_wide`]) holds on its stack (3x3 windows
 /// over 512 channels); longer rows run [`gemm_madd`].
 const WIDE_KMAX: usize = 4608;
-/// Rows per tile of [`gemm_madd_wide`]: 12 accumulators + 2 weight vectors + 1 broadcast
-/// fill the 16 ymm registers.
+/// Rows per tile of [`gemm_madd_wide`]: 12 accumulators, the broadcast and the product (weights
+/// are memory operands). 7 rows would fit the 16 ymm registers, but LLVM then shuffles the
+/// accumulators through register moves: more instructions in total (cachegrind, Coral SSD).
 const WIDE_MR: usize = 6;
 
 /// Zero-extend `kp` bytes at `src` (each xor 0x80 first if `XOR`) to i16 at `dst`.
@@ -381,9 +382,11 @@ unsafe fn widen_row<const XOR: bool>(src: *const u8, kp: usize, dst: *mut i16) {
 ///
 /// Each tile's A rows are widened to i16 once into a stack buffer (row `min(r, mr - 1)` in
 /// slot `r`, so tail tiles compute on copies of their last row and store only `mr` rows) and
-/// reused for every column block: the inner loop is one `vpbroadcastd` load per row and k
-/// pair, two weight loads and 12 `vpmaddwd` + `vpaddd`, with no byte shuffles. Rows longer
-/// than `WIDE_KMAX` run [`gemm_madd`].
+/// reused for every column block: the inner loop is, per row and k pair, one `vpbroadcastd`
+/// load and 2 `vpmaddwd` (weights as memory operands) + `vpaddd`, with no byte shuffles: 30
+/// instructions per 192 products. The loops are front-end bound, so folding the weight loads
+/// into the multiplies is fewer instructions per tile: each row gets an opaque copy of the
+/// weight pointer from an empty `asm!`, so LLVM cannot share one load between rows. Rows longer than `WIDE_KMAX` run [`gemm_madd`].
 ///
 /// Reads: A rows `kp` bytes (no over-read); packed B `kp * 16` i16 per block. Writes
 /// `min(16, n - col)` bytes per row and block.
@@ -415,19 +418,28 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
             let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
             let mut acc = [[_mm256_setzero_si256(); 2]; MR];
             for k2 in 0..kp / 2 {
-                // SAFETY: inside block `nb`.
-                let (b0, b1) = unsafe {
-                    (
-                        _mm256_loadu_si256(bp.cast()),
-                        _mm256_loadu_si256(bp.add(16).cast()),
-                    )
-                };
                 for (r, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: inside block `nb` (the asm below returns `bp` unchanged).
+                    let (b0, b1) = unsafe {
+                        (
+                            _mm256_loadu_si256(bp.cast()),
+                            _mm256_loadu_si256(bp.add(16).cast()),
+                        )
+                    };
                     // SAFETY: slot `r` holds `kp` widened values, `2 * k2 + 2 <= kp`.
                     let a2 = unsafe { (wa.add(r * WIDE_KMAX + 2 * k2) as *const i32).read() };
                     let av = _mm256_set1_epi32(a2);
                     acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(av, b0));
                     acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(av, b1));
+                    // The weight pointer, opaque for the next row (it reloads the weights as
+                    // memory operands, see above). Emits nothing.
+                    // SAFETY: an empty template; the operand stays in its register.
+                    // The asm never dereferences the pointer, so `nomem` holds.
+                    #[allow(clippy::pointers_in_nomem_asm_block)]
+                    unsafe {
+                        std::arch::asm!("/* {0} */", inout(reg) bp,
+                            options(pure, nomem, nostack, preserves_flags));
+                    }
                 }
                 // SAFETY: stays within (or one past) block `nb`.
                 bp = unsafe { bp.add(NR * 2) };
@@ -487,50 +499,56 @@ unsafe fn gemm_maddubs_g<
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
     let ones = _mm256_set1_epi16(1);
     let res = &p.residual;
-    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`.
+    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`. `bq` points at
+    /// quad `q` of the block (every row gets it back from an empty `asm!`, so LLVM cannot
+    /// share a weight load between rows: each load folds into its `vpmaddubsw`).
     ///
     /// # Safety
-    /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
+    /// AVX2; quads `q..q + len` are inside the block and the rows.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn group<const XOR: bool>(
         acc: &mut [[__m256i; 2]; 3],
         arow: &[*const u8; 3],
-        bp: *const u8,
+        bq: &mut *const u8,
         q: usize,
         len: usize,
         flip: __m256i,
         ones: __m256i,
     ) {
         let mut acc16 = [[_mm256_setzero_si256(); 2]; 3];
-        for qq in q..q + len {
-            // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
-            let (b0, b1) = unsafe {
-                (
-                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
-                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
-                )
-            };
+        for i in 0..len {
             for (a16, ap) in acc16.iter_mut().zip(arow) {
-                // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
-                let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
+                // SAFETY: quad `q + i < kp4` of the block (callers), 64 bytes of weights.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm256_loadu_si256(bq.add(i * 64).cast()),
+                        _mm256_loadu_si256(bq.add(i * 64 + 32).cast()),
+                    )
+                };
+                // SAFETY: `(q + i) * 4 + 4 <= kp` bytes of the row are readable.
+                let a4 = unsafe { (ap.add((q + i) * 4) as *const i32).read_unaligned() };
                 let mut av = _mm256_set1_epi32(a4);
                 if XOR {
                     av = _mm256_xor_si256(av, flip);
                 }
                 a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
                 a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
-                // Keep each i16 sum a serial chain: left alone, LLVM rebalances the unrolled
+                // Keep each i16 sum a serial chain (left alone, LLVM rebalances the unrolled
                 // group's adds into trees, which need more live registers than the 16 ymm
-                // and spill (about one extra instruction per `vpmaddubsw`). The empty asm
-                // emits nothing.
+                // and spill), and make the weight pointer opaque for the next row.
                 // SAFETY: an empty template; the operands stay in their registers.
+                // The asm never dereferences the pointer, so `nomem` holds.
+                #[allow(clippy::pointers_in_nomem_asm_block)]
                 unsafe {
-                    std::arch::asm!("/* {0} {1} */", inout(ymm_reg) a16[0], inout(ymm_reg) a16[1],
-                        options(pure, nomem, nostack, preserves_flags));
+                    std::arch::asm!("/* {0} {1} {2} */", inout(ymm_reg) a16[0],
+                        inout(ymm_reg) a16[1], inout(reg) *bq,
+                        options(nomem, nostack, preserves_flags));
                 }
             }
         }
+        // SAFETY: at most one past the block (callers).
+        *bq = unsafe { bq.add(len * 64) };
         for (a, a16) in acc.iter_mut().zip(&acc16) {
             a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
             a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
@@ -543,18 +561,18 @@ unsafe fn gemm_maddubs_g<
         let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` bytes.
-            let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
+            let mut bq = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
             let mut acc = [[_mm256_setzero_si256(); 2]; MR];
             let mut q = 0;
             while q < full {
                 // `GROUP` is a constant here: the group body unrolls.
-                // SAFETY: quads `q..q + GROUP <= kp4`.
-                unsafe { group::<XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
+                // SAFETY: quads `q..q + GROUP <= kp4`; `bq` points at quad `q`.
+                unsafe { group::<XOR>(&mut acc, &arow, &mut bq, q, GROUP, flip, ones) };
                 q += GROUP;
             }
             if full < kp4 {
-                // SAFETY: quads `full..kp4`.
-                unsafe { group::<XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
+                // SAFETY: quads `full..kp4`; `bq` points at quad `full`.
+                unsafe { group::<XOR>(&mut acc, &arow, &mut bq, full, kp4 - full, flip, ones) };
             }
             let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
             debug_assert!((e1 - e0) % 2 == 0);
@@ -688,13 +706,53 @@ pub(crate) fn gemm_kernel_madd(signed: bool, fp32: bool) -> (GemmFn, &'static st
     }
 }
 
+/// The four `DwLayout::Cols` vectors of one input column of a 16-channel block: `(r0, r1)`
+/// i16 pairs for channels 0..8 and 8..16, then `(r2, 0)` for the same halves.
+type DwCol = [__m256i; 4];
+
+/// Build the [`DwCol`] of the filter-row taps at `r0`, `r1`, `r2`: two 16-byte loads, their
+/// byte interleave widened, and two widening loads of `r2`'s halves (6 shuffles).
+///
+/// # Safety
+/// AVX2; each pointer has 16 readable bytes.
+#[inline(always)]
+unsafe fn dw_col<const SIGNED: bool>(r0: *const u8, r1: *const u8, r2: *const u8) -> DwCol {
+    // SAFETY: 16 readable bytes per pointer (caller contract).
+    let (a, b, c0, c1) = unsafe {
+        (
+            _mm_loadu_si128(r0.cast()),
+            _mm_loadu_si128(r1.cast()),
+            _mm_loadl_epi64(r2.cast()),
+            _mm_loadl_epi64(r2.add(8).cast()),
+        )
+    };
+    let (lo, hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+    if SIGNED {
+        // Sign-extended to i32, `r2` is the pair `(r2, -1 or 0)`: its weight pair is
+        // `(w, 0)`, so the high half contributes nothing.
+        [
+            _mm256_cvtepi8_epi16(lo),
+            _mm256_cvtepi8_epi16(hi),
+            _mm256_cvtepi8_epi32(c0),
+            _mm256_cvtepi8_epi32(c1),
+        ]
+    } else {
+        [
+            _mm256_cvtepu8_epi16(lo),
+            _mm256_cvtepu8_epi16(hi),
+            _mm256_cvtepu8_epi32(c0),
+            _mm256_cvtepu8_epi32(c1),
+        ]
+    }
+}
+
 /// One 16-channel block of the AVX2 depthwise kernel (weights stay in `PackedDw`: with 16
 /// ymm registers they are cheaper as memory operands than as spilled locals).
 struct DwBlock16<'a> {
     p: &'a PackedDw,
-    /// `PackedDw` pair weights of the block: `w[2 * pair]` (`unpacklo`), `+ 1` (`unpackhi`).
+    /// The block's 12 `DwLayout::Cols` weight vectors (`[fx][part]`).
     w: *const __m256i,
-    bias: [__m256i; 2],
+    bias: *const __m256i,
     off: usize,
     /// Valid channels of the block (16 for a full one).
     cnt: usize,
@@ -703,54 +761,42 @@ struct DwBlock16<'a> {
 }
 
 impl DwBlock16<'_> {
-    /// One output pixel from 9 tap pointers, each with 16 readable bytes; writes `cnt` bytes.
+    /// One output pixel from its three columns (filter columns 0, 1, 2); writes `cnt` bytes.
     ///
     /// # Safety
-    /// AVX2; as stated above.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn pixel<const SIGNED: bool, const FP: bool>(
+    /// AVX2; `out` has `cnt` writable bytes.
+    #[inline(always)]
+    unsafe fn pixel<const SIGNED: bool, const FP: bool, const FAST: bool>(
         &self,
-        taps: &[*const u8; 9],
+        cols: [&DwCol; 3],
         out: *mut u8,
     ) {
-        let widen = |ptr: *const u8| -> __m256i {
-            // SAFETY: 16 readable bytes (caller contract).
-            let v = unsafe { _mm_loadu_si128(ptr.cast()) };
-            if SIGNED {
-                _mm256_cvtepi8_epi16(v)
-            } else {
-                _mm256_cvtepu8_epi16(v)
-            }
+        // SAFETY: the block's 12 weight vectors and 2 bias vectors.
+        let (mut lo, mut hi) = unsafe {
+            (
+                _mm256_loadu_si256(self.bias),
+                _mm256_loadu_si256(self.bias.add(1)),
+            )
         };
-        let (mut lo, mut hi) = (self.bias[0], self.bias[1]);
-        for pair in 0..5 {
-            let x0 = widen(taps[2 * pair]);
-            // Tap 9 is the dummy with weight 0: pair it with zeros instead of a load.
-            let x1 = if pair < 4 {
-                widen(taps[2 * pair + 1])
-            } else {
-                _mm256_setzero_si256()
-            };
-            // SAFETY: the block's 10 weight vectors.
-            let (w0, w1) = unsafe {
-                (
-                    _mm256_load_si256(self.w.add(2 * pair)),
-                    _mm256_load_si256(self.w.add(2 * pair + 1)),
-                )
-            };
-            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
-            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
+        for (fx, col) in cols.into_iter().enumerate() {
+            // SAFETY: as above.
+            unsafe {
+                let w = self.w.add(4 * fx);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(col[0], _mm256_load_si256(w)));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(col[1], _mm256_load_si256(w.add(1))));
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(col[2], _mm256_load_si256(w.add(2))));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(col[3], _mm256_load_si256(w.add(3))));
+            }
         }
-        if let (false, Some((f, mul))) = (FP, self.fast) {
+        if let (true, Some((f, mul))) = (FAST, self.fast) {
             // SAFETY: `mul` has 17 entries (whole blocks plus one); `out` has `cnt` writable
             // bytes.
             unsafe {
-                // `packs` of the lane-ordered halves restores channel order (see below).
                 let w = f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)));
-                let b8 = f.narrow::<SIGNED>(w, w);
-                let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
-                store_bytes(out, bytes, self.cnt);
+                // Dwords of `narrow(w, w)`: c0..4 c8..12 (twice) | c4..8 c12..16 (twice).
+                let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+                let v = _mm256_permutevar8x32_epi32(f.narrow::<SIGNED>(w, w), order);
+                store_bytes(out, _mm256_castsi256_si128(v), self.cnt);
             }
             return;
         }
@@ -758,34 +804,45 @@ impl DwBlock16<'_> {
         unsafe {
             let ylo = requant8_mode::<FP>(lo, &self.p.requant, self.off);
             let yhi = requant8_mode::<FP>(hi, &self.p.requant, self.off + 8);
-            // Lanes hold channels (0-3, 8-11) and (4-7, 12-15): packs restores the order.
-            let w16 = _mm256_packs_epi32(ylo, yhi);
-            let b8 = if SIGNED {
-                _mm256_packs_epi16(w16, w16)
-            } else {
-                _mm256_packus_epi16(w16, w16)
-            };
-            let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b0000_1000>(b8));
-            store_bytes(out, bytes, self.cnt);
+            store_bytes(out, narrow16::<SIGNED>(ylo, yhi), self.cnt);
         }
     }
 }
 
 /// `dwconv3x3_q{u8,i8}_16c[_fp32rq]__avx2` (`FP`: ONNX Runtime float requantization,
 /// `p.requant.scale` is `Some`): depthwise 3x3 (any stride / padding, multiplier 1) over
-/// output rows `rows.row_begin..row_end` and channel blocks `rows.blocks(..)`, 16 channels per block, tap pairs multiplied with
-/// `vpmaddwd` against `PackedDw` weights.
+/// output rows `rows.row_begin..row_end` and channel blocks `rows.blocks(..)`, 16 channels
+/// per block, `DwLayout::Cols` weights (`kernels::dwconv`).
 ///
-/// Per output row and channel block the kernel walks the row; interior columns
-/// (`interior_cols`) address their taps directly, border columns check each tap; taps outside
-/// the image read `PackedDw::zp_row` (the input zero point, padded to whole blocks).
+/// Per output row and channel block the kernel walks the row. Interior columns
+/// (`interior_cols`) of whole blocks slide a window of three [`DwCol`]s: stride 1 builds one
+/// new column per pixel, stride 2 two (the register roles rotate every three pixels, so no
+/// vectors move); rows above or below the image read `PackedDw::zp_row`, which spans a whole
+/// input row. Border columns and the channel tail block build all three columns per pixel,
+/// taps outside the image reading the zero-point row.
 ///
-/// Reads: 16 bytes per tap and block; on the channel tail block each tap's valid bytes are
-/// copied to a local buffer first (no over-read). Writes exactly `channels` bytes per pixel.
+/// Reads: 16 bytes per tap and block, only inside the input (or the zero-point row); on the
+/// channel tail block each tap's valid bytes are copied to a local buffer first (no
+/// over-read). Writes exactly `channels` bytes per pixel.
 #[target_feature(enable = "avx2")]
 unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
+    // SAFETY: same contract; the requantization form is a compile-time constant of the loops.
+    unsafe {
+        if !FP && p.requant.fast.is_some() {
+            dw_rows::<SIGNED, false, true>(p, t)
+        } else {
+            dw_rows::<SIGNED, FP, false>(p, t)
+        }
+    }
+}
+
+/// [`dwconv3x3`] with the requantization form fixed (`FAST`: `p.requant.fast` is `Some`).
+#[target_feature(enable = "avx2")]
+unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
+    debug_assert_eq!(p.bw, 16);
+    debug_assert!(p.zp_row.len() >= g.in_w * c);
     let cblocks = c.div_ceil(16);
     let (lo, hi) = crate::kernels::dwconv::interior_cols(g);
     let wbase = p.weights.as_slice().as_ptr() as *const __m256i;
@@ -808,97 +865,148 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
             let k = unsafe {
                 DwBlock16 {
                     p,
-                    w: wbase.add(cb * 10),
-                    bias: [
-                        _mm256_loadu_si256(p.bias.as_ptr().add(off).cast()),
-                        _mm256_loadu_si256(p.bias.as_ptr().add(off + 8).cast()),
-                    ],
+                    w: wbase.add(cb * 12),
+                    bias: p.bias.as_ptr().add(off).cast(),
                     off,
                     cnt: 16.min(c - off),
                     fast: fast.map(|(f, mul)| (f, mul.add(off))),
                 }
             };
-            // SAFETY: the zp row is padded to whole blocks.
+            // SAFETY: the zp row spans `max(cblocks * 16, in_w * c)` bytes.
             let zpb = unsafe { p.zp_row.as_ptr().add(off) };
-            // Filter row `fy` at input column `ix` is `base[fy] + ix * step[fy]`: a pointer
-            // into the input, or `zpb` with step 0 for rows outside the image.
-            let mut base = [zpb; 3];
-            let mut step = [0usize; 3];
-            for ((bp, sp), r) in base.iter_mut().zip(step.iter_mut()).zip(rows) {
-                if let Some(r) = r {
-                    // SAFETY: offset of pixel (b, iy, 0) plus a channel block offset < c.
-                    *bp = unsafe { t.input.add(r + off) };
-                    *sp = c;
-                }
-            }
-            // Interior columns of a whole block: the three filter rows' tap pointers advance
-            // by `stride_w * step` per column (no per-tap address arithmetic).
+            // Filter row `fy` at input column `ix` is `base[fy] + ix * c`: the input row, or
+            // the zero-point row (as wide as an input row) for rows outside the image.
+            // SAFETY: offset of pixel (b, iy, 0) plus a channel block offset < c.
+            let base: [*const u8; 3] =
+                rows.map(|r| r.map_or(zpb, |r| unsafe { t.input.add(r + off) }));
             let interior = if k.cnt == 16 { lo..hi } else { 0..0 };
             if !interior.is_empty() {
-                let x0 = lo * g.stride_w - g.pad_w;
-                // SAFETY: (b, iy, x0) is inside the input for valid rows; other rows stay at
-                // `zpb` (step 0).
-                let mut rp: [*const u8; 3] =
-                    std::array::from_fn(|fy| unsafe { base[fy].add(x0 * step[fy]) });
-                let adv: [usize; 3] = std::array::from_fn(|fy| g.stride_w * step[fy]);
-                for ox in interior.clone() {
-                    // SAFETY: interior column: taps (x0 + fx) are inside the image (or the zp
-                    // row), each with 16 readable bytes of a whole block.
-                    unsafe {
-                        let taps = [
-                            rp[0],
-                            rp[0].add(step[0]),
-                            rp[0].add(2 * step[0]),
-                            rp[1],
-                            rp[1].add(step[1]),
-                            rp[1].add(2 * step[1]),
-                            rp[2],
-                            rp[2].add(step[2]),
-                            rp[2].add(2 * step[2]),
-                        ];
-                        k.pixel::<SIGNED, FP>(&taps, out_row.add(ox * c + off));
-                    }
-                    // `wrapping_add`: after the last column the pointers may pass the row end
-                    // (never dereferenced).
-                    for (r, a) in rp.iter_mut().zip(adv) {
-                        *r = r.wrapping_add(a);
-                    }
-                }
+                // SAFETY: interior pixels of a whole block: every column `x0 ..= x0 + 2` of
+                // their windows is inside the image, 16 readable bytes per tap (input or zp
+                // row, which is an input row wide).
+                unsafe { dw_interior::<SIGNED, FP, FAST>(&k, g, base, lo, hi, out_row.add(off)) };
             }
             for ox in (0..g.out_w).filter(|ox| !interior.contains(ox)) {
-                let taps: [*const u8; 9] = if (lo..hi).contains(&ox) {
-                    // Interior: in_x(ox, fx) = x0 + fx for all three taps.
-                    let x0 = ox * g.stride_w - g.pad_w;
-                    // SAFETY: (b, iy, x0 + fx) is inside the input for valid rows; other
-                    // rows add 0 to `zpb`.
-                    std::array::from_fn(|i| unsafe { base[i / 3].add((x0 + i % 3) * step[i / 3]) })
-                } else {
-                    std::array::from_fn(|i| match g.in_x(ox, i % 3) {
-                        // SAFETY: as above, `ix` is inside the image.
-                        Some(ix) => unsafe { base[i / 3].add(ix * step[i / 3]) },
+                let mut tail = [[[0u8; 16]; 3]; 3];
+                let cols: [DwCol; 3] = std::array::from_fn(|fx| {
+                    let taps: [*const u8; 3] = std::array::from_fn(|fy| match g.in_x(ox, fx) {
+                        // SAFETY: `ix` is inside the image; the zp row is an input row wide.
+                        Some(ix) => unsafe { base[fy].add(ix * c) },
                         None => zpb,
-                    })
-                };
-                // SAFETY: pixel (b, oy, ox) of the output, `cnt` bytes from `off`.
-                let out = unsafe { out_row.add(ox * c + off) };
-                if k.cnt == 16 {
-                    // SAFETY: whole blocks: 16 readable bytes per tap (input or zp row).
-                    unsafe { k.pixel::<SIGNED, FP>(&taps, out) };
-                } else {
-                    // The tail block: copy each input tap's `cnt` bytes so the 16-byte loads
-                    // stay inside `tail` (zp-row taps are padded already).
-                    let mut tail = [[0u8; 16]; 9];
-                    let mut src = taps;
-                    for ((s, tb), &tp) in src.iter_mut().zip(tail.iter_mut()).zip(&taps) {
-                        if tp != zpb {
-                            // SAFETY: the tap has `cnt` readable bytes; `tb` holds 16.
-                            unsafe { std::ptr::copy_nonoverlapping(tp, tb.as_mut_ptr(), k.cnt) };
-                            *s = tb.as_ptr();
-                        }
+                    });
+                    if k.cnt == 16 {
+                        // SAFETY: whole blocks: 16 readable bytes per tap.
+                        return unsafe { dw_col::<SIGNED>(taps[0], taps[1], taps[2]) };
                     }
-                    // SAFETY: every source has 16 readable bytes now.
-                    unsafe { k.pixel::<SIGNED, FP>(&src, out) };
+                    // The tail block: copy each tap's `cnt` bytes so the 16-byte loads stay
+                    // inside `tail`.
+                    for (tb, &tp) in tail[fx].iter_mut().zip(&taps) {
+                        // SAFETY: the tap has `cnt` readable bytes; `tb` holds 16.
+                        unsafe { std::ptr::copy_nonoverlapping(tp, tb.as_mut_ptr(), k.cnt) };
+                    }
+                    let tb = &tail[fx];
+                    // SAFETY: 16 bytes each.
+                    unsafe { dw_col::<SIGNED>(tb[0].as_ptr(), tb[1].as_ptr(), tb[2].as_ptr()) }
+                });
+                // SAFETY: pixel (b, oy, ox) of the output, `cnt` bytes from `off`.
+                unsafe {
+                    k.pixel::<SIGNED, FP, FAST>(
+                        [&cols[0], &cols[1], &cols[2]],
+                        out_row.add(ox * c + off),
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// Interior output pixels `lo..hi` of one row and whole block: a sliding window of columns.
+///
+/// # Safety
+/// AVX2; for every pixel in `lo..hi` the input columns `ox * stride - pad + 0..3` are inside
+/// the image; `base` as in [`dwconv3x3`] (16 readable bytes at `base[fy] + ix * c`);
+/// `out` is output pixel `(b, oy, 0)` plus the block offset.
+#[inline(always)]
+unsafe fn dw_interior<const SIGNED: bool, const FP: bool, const FAST: bool>(
+    k: &DwBlock16,
+    g: &crate::kernels::reference::conv::ConvGeometry,
+    base: [*const u8; 3],
+    lo: usize,
+    hi: usize,
+    out: *mut u8,
+) {
+    let c = g.in_c;
+    let s = g.stride_w;
+    // Input column of pixel `lo`'s first tap, and the byte offset of column `lo_x + j`.
+    let lo_x = lo * s - g.pad_w;
+    // SAFETY (all `col` calls below): column `lo_x + j` is one of the window columns of a
+    // pixel in `lo..hi` (callers guard every call), so inside the image.
+    let col = |j: usize| -> DwCol {
+        let o = (lo_x + j) * c;
+        unsafe { dw_col::<SIGNED>(base[0].add(o), base[1].add(o), base[2].add(o)) }
+    };
+    // SAFETY (all `px` calls): pixel `lo + i < hi` of the row.
+    let px = |i: usize, a: &DwCol, b: &DwCol, cc: &DwCol| unsafe {
+        k.pixel::<SIGNED, FP, FAST>([a, b, cc], out.add((lo + i) * c))
+    };
+    let n = hi - lo;
+    let (mut c0, mut c1, mut c2) = (col(0), col(1), col(2));
+    let mut i = 0;
+    match s {
+        1 => {
+            // Pixel `i` uses columns `i, i + 1, i + 2`.
+            while i < n {
+                px(i, &c0, &c1, &c2);
+                if i + 1 == n {
+                    break;
                 }
+                c0 = col(i + 3);
+                px(i + 1, &c1, &c2, &c0);
+                if i + 2 == n {
+                    break;
+                }
+                c1 = col(i + 4);
+                px(i + 2, &c2, &c0, &c1);
+                if i + 3 == n {
+                    break;
+                }
+                c2 = col(i + 5);
+                i += 3;
+            }
+        }
+        2 => {
+            // Pixel `i` uses columns `2i, 2i + 1, 2i + 2`.
+            while i < n {
+                px(i, &c0, &c1, &c2);
+                if i + 1 == n {
+                    break;
+                }
+                c0 = col(2 * i + 3);
+                c1 = col(2 * i + 4);
+                px(i + 1, &c2, &c0, &c1);
+                if i + 2 == n {
+                    break;
+                }
+                c2 = col(2 * i + 5);
+                c0 = col(2 * i + 6);
+                px(i + 2, &c1, &c2, &c0);
+                if i + 3 == n {
+                    break;
+                }
+                c1 = col(2 * i + 7);
+                c2 = col(2 * i + 8);
+                i += 3;
+            }
+        }
+        _ => {
+            // No shared columns.
+            loop {
+                px(i, &c0, &c1, &c2);
+                i += 1;
+                if i == n {
+                    break;
+                }
+                (c0, c1, c2) = (col(s * i), col(s * i + 1), col(s * i + 2));
             }
         }
     }
