@@ -234,21 +234,20 @@ impl PackedGemm {
     }
 }
 
-/// Estimated AVX2 instructions for a 3-row tile and one column block (weights are memory
-/// operands of the multiplies, see `kernels::x86_64::avx2`):
-/// - `Maddubs`, per quad of K: 3 broadcasts, 6 `vpmaddubsw` + 6 `vpaddw`; per group one
-///   `vpmaddwd` + `vpaddd` per accumulator;
+/// Estimated AVX2 instructions for a 3-row tile and one column block:
+/// - `Maddubs`, per quad of K: 3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`; per
+///   group one `vpmaddwd` + `vpaddd` per accumulator;
 /// - a residual entry: half of a pair's 2 weight loads and, per row, two byte loads, their
 ///   merge, a broadcast, 2 `vpmaddwd` + 2 `vpaddd`;
-/// - the widened-A `Madd` kernel, per 6 rows and K pair: 6 broadcasts, 12 `vpmaddwd` + 12
-///   `vpaddd` (30 per quad and 3 rows).
-const MADDUBS_COST_PER_QUAD: usize = 15;
+/// - the widened-A `Madd` kernel, per 6 rows and K pair: 6 broadcasts, 2 loads, 12 `vpmaddwd`
+///   + 12 `vpaddd` (32 per quad and 3 rows).
+const MADDUBS_COST_PER_QUAD: usize = 17;
 const MADDUBS_WIDEN_COST_PER_GROUP: usize = 12;
 // Counted, a residual entry costs about 17 (35 per pair and tile); 23 is what minimised the
 // Coral SSD's total instruction count under cachegrind (it also covers costs the quad estimate
 // leaves out, such as the per-tile overhead of the 3-row tiles against `Madd`'s 6-row ones).
 const RESIDUAL_COST_PER_ENTRY: usize = 23;
-const MADD_COST_PER_QUAD: usize = 30;
+const MADD_COST_PER_QUAD: usize = 32;
 
 /// [`MADDUBS_COST_PER_QUAD`] and friends for a whole `Maddubs` packing, per block (so
 /// comparable with `MADD_COST_PER_QUAD * kp / 4`).

@@ -334,9 +334,8 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
 /// Longest padded K the widened-A GEMM ([`gemm_madd_wide`]) holds on its stack (3x3 windows
 /// over 512 channels); longer rows run [`gemm_madd`].
 const WIDE_KMAX: usize = 4608;
-/// Rows per tile of [`gemm_madd_wide`]: 12 accumulators, the broadcast and the product (weights
-/// are memory operands). 7 rows would fit the 16 ymm registers, but LLVM then shuffles the
-/// accumulators through register moves: more instructions in total (cachegrind, Coral SSD).
+/// Rows per tile of [`gemm_madd_wide`]: 12 accumulators + 2 weight vectors + 1 broadcast
+/// fill the 16 ymm registers.
 const WIDE_MR: usize = 6;
 
 /// Zero-extend `kp` bytes at `src` (each xor 0x80 first if `XOR`) to i16 at `dst`.
@@ -382,11 +381,9 @@ unsafe fn widen_row<const XOR: bool>(src: *const u8, kp: usize, dst: *mut i16) {
 ///
 /// Each tile's A rows are widened to i16 once into a stack buffer (row `min(r, mr - 1)` in
 /// slot `r`, so tail tiles compute on copies of their last row and store only `mr` rows) and
-/// reused for every column block: the inner loop is, per row and k pair, one `vpbroadcastd`
-/// load and 2 `vpmaddwd` (weights as memory operands) + `vpaddd`, with no byte shuffles: 30
-/// instructions per 192 products. The loops are front-end bound, so folding the weight loads
-/// into the multiplies is fewer instructions per tile: each row gets an opaque copy of the
-/// weight pointer from an empty `asm!`, so LLVM cannot share one load between rows. Rows longer than `WIDE_KMAX` run [`gemm_madd`].
+/// reused for every column block: the inner loop is one `vpbroadcastd` load per row and k
+/// pair, two weight loads and 12 `vpmaddwd` + `vpaddd`, with no byte shuffles. Rows longer
+/// than `WIDE_KMAX` run [`gemm_madd`].
 ///
 /// Reads: A rows `kp` bytes (no over-read); packed B `kp * 16` i16 per block. Writes
 /// `min(16, n - col)` bytes per row and block.
@@ -418,28 +415,19 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
             let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
             let mut acc = [[_mm256_setzero_si256(); 2]; MR];
             for k2 in 0..kp / 2 {
+                // SAFETY: inside block `nb`.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm256_loadu_si256(bp.cast()),
+                        _mm256_loadu_si256(bp.add(16).cast()),
+                    )
+                };
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: inside block `nb` (the asm below returns `bp` unchanged).
-                    let (b0, b1) = unsafe {
-                        (
-                            _mm256_loadu_si256(bp.cast()),
-                            _mm256_loadu_si256(bp.add(16).cast()),
-                        )
-                    };
                     // SAFETY: slot `r` holds `kp` widened values, `2 * k2 + 2 <= kp`.
                     let a2 = unsafe { (wa.add(r * WIDE_KMAX + 2 * k2) as *const i32).read() };
                     let av = _mm256_set1_epi32(a2);
                     acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(av, b0));
                     acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(av, b1));
-                    // The weight pointer, opaque for the next row (it reloads the weights as
-                    // memory operands, see above). Emits nothing.
-                    // SAFETY: an empty template; the operand stays in its register.
-                    // The asm never dereferences the pointer, so `nomem` holds.
-                    #[allow(clippy::pointers_in_nomem_asm_block)]
-                    unsafe {
-                        std::arch::asm!("/* {0} */", inout(reg) bp,
-                            options(pure, nomem, nostack, preserves_flags));
-                    }
                 }
                 // SAFETY: stays within (or one past) block `nb`.
                 bp = unsafe { bp.add(NR * 2) };
@@ -499,56 +487,50 @@ unsafe fn gemm_maddubs_g<
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
     let ones = _mm256_set1_epi16(1);
     let res = &p.residual;
-    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`. `bq` points at
-    /// quad `q` of the block (every row gets it back from an empty `asm!`, so LLVM cannot
-    /// share a weight load between rows: each load folds into its `vpmaddubsw`).
+    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`.
     ///
     /// # Safety
-    /// AVX2; quads `q..q + len` are inside the block and the rows.
+    /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn group<const XOR: bool>(
         acc: &mut [[__m256i; 2]; 3],
         arow: &[*const u8; 3],
-        bq: &mut *const u8,
+        bp: *const u8,
         q: usize,
         len: usize,
         flip: __m256i,
         ones: __m256i,
     ) {
         let mut acc16 = [[_mm256_setzero_si256(); 2]; 3];
-        for i in 0..len {
+        for qq in q..q + len {
+            // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
+                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
+                )
+            };
             for (a16, ap) in acc16.iter_mut().zip(arow) {
-                // SAFETY: quad `q + i < kp4` of the block (callers), 64 bytes of weights.
-                let (b0, b1) = unsafe {
-                    (
-                        _mm256_loadu_si256(bq.add(i * 64).cast()),
-                        _mm256_loadu_si256(bq.add(i * 64 + 32).cast()),
-                    )
-                };
-                // SAFETY: `(q + i) * 4 + 4 <= kp` bytes of the row are readable.
-                let a4 = unsafe { (ap.add((q + i) * 4) as *const i32).read_unaligned() };
+                // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
+                let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
                 let mut av = _mm256_set1_epi32(a4);
                 if XOR {
                     av = _mm256_xor_si256(av, flip);
                 }
                 a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
                 a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
-                // Keep each i16 sum a serial chain (left alone, LLVM rebalances the unrolled
+                // Keep each i16 sum a serial chain: left alone, LLVM rebalances the unrolled
                 // group's adds into trees, which need more live registers than the 16 ymm
-                // and spill), and make the weight pointer opaque for the next row.
+                // and spill (about one extra instruction per `vpmaddubsw`). The empty asm
+                // emits nothing.
                 // SAFETY: an empty template; the operands stay in their registers.
-                // The asm never dereferences the pointer, so `nomem` holds.
-                #[allow(clippy::pointers_in_nomem_asm_block)]
                 unsafe {
-                    std::arch::asm!("/* {0} {1} {2} */", inout(ymm_reg) a16[0],
-                        inout(ymm_reg) a16[1], inout(reg) *bq,
-                        options(nomem, nostack, preserves_flags));
+                    std::arch::asm!("/* {0} {1} */", inout(ymm_reg) a16[0], inout(ymm_reg) a16[1],
+                        options(pure, nomem, nostack, preserves_flags));
                 }
             }
         }
-        // SAFETY: at most one past the block (callers).
-        *bq = unsafe { bq.add(len * 64) };
         for (a, a16) in acc.iter_mut().zip(&acc16) {
             a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
             a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
@@ -561,18 +543,18 @@ unsafe fn gemm_maddubs_g<
         let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` bytes.
-            let mut bq = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
+            let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
             let mut acc = [[_mm256_setzero_si256(); 2]; MR];
             let mut q = 0;
             while q < full {
                 // `GROUP` is a constant here: the group body unrolls.
-                // SAFETY: quads `q..q + GROUP <= kp4`; `bq` points at quad `q`.
-                unsafe { group::<XOR>(&mut acc, &arow, &mut bq, q, GROUP, flip, ones) };
+                // SAFETY: quads `q..q + GROUP <= kp4`.
+                unsafe { group::<XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
                 q += GROUP;
             }
             if full < kp4 {
-                // SAFETY: quads `full..kp4`; `bq` points at quad `full`.
-                unsafe { group::<XOR>(&mut acc, &arow, &mut bq, full, kp4 - full, flip, ones) };
+                // SAFETY: quads `full..kp4`.
+                unsafe { group::<XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
             }
             let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
             debug_assert!((e1 - e0) % 2 == 0);
