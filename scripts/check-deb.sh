@@ -13,18 +13,22 @@ for f in ./usr/bin/spotter \
          ./usr/share/spotter/models/coco_labels.txt \
          ./etc/spotter/spotter.toml \
          ./lib/systemd/system/spotter.service; do
-  printf '%s\n' "$contents" | grep -q " $f\$" || fail "missing $f"
+  grep -q " $f\$" <<<"$contents" || fail "missing $f"
 done
-printf '%s\n' "$contents" | grep -q ' ./usr/share/spotter/boards/[^/]*/board.toml$' || fail "missing board.toml"
-printf '%s\n' "$contents" | grep -q -- '-rwxr-xr-x root/root .* ./usr/bin/spotter$' \
+grep -q ' ./usr/share/spotter/boards/[^/]*/board.toml$' <<<"$contents" || fail "missing board.toml"
+grep -q -- '-rwxr-xr-x root/root .* ./usr/bin/spotter$' <<<"$contents" \
   || fail "/usr/bin/spotter must be root-owned 0755"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -e "$deb" "$tmp/DEBIAN"
 grep -qx /etc/spotter/spotter.toml "$tmp/DEBIAN/conffiles" || fail "spotter.toml is not a conffile"
+# Capture, then test: `dpkg-deb -f ... | grep -q .` under pipefail failed at random when grep
+# quit after the first line of the multi-line Description and dpkg-deb died of SIGPIPE
+# (CI run of 0ef3813: "control field Description missing"). Same for the listing greps above.
 for k in Package Version Architecture Maintainer Depends Description; do
-  dpkg-deb -f "$deb" "$k" | grep -q . || fail "control field $k missing"
+  v=$(dpkg-deb -f "$deb" "$k") || fail "dpkg-deb -f $k failed"
+  [ -n "$v" ] || fail "control field $k missing"
 done
 arch=$(dpkg-deb -f "$deb" Architecture)
 glibc=$(dpkg-deb -f "$deb" Depends | sed -n 's/.*libc6 (>= \([0-9.]*\)).*/\1/p')

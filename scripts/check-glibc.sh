@@ -21,14 +21,15 @@ else
 fi
 versions=$(printf '%s\n' "$versions" | sort -u -V)
 if [ -z "$versions" ]; then
-  if file "$bin" 2>/dev/null | grep -q 'statically linked'; then
+  # Capture first: `cmd | grep -q` under pipefail fails when grep quits early (SIGPIPE).
+  if grep -q 'statically linked' <<<"$(file "$bin" 2>/dev/null || true)"; then
     echo "check-glibc: $bin is statically linked: ok"
     exit 0
   fi
   echo "check-glibc: $bin references no GLIBC_* versions (not a glibc-linked ELF?)" >&2
   exit 1
 fi
-if printf '%s\n' "$versions" | grep -q 'GLIBC_PRIVATE'; then
+if grep -q 'GLIBC_PRIVATE' <<<"$versions"; then
   echo "check-glibc: $bin uses GLIBC_PRIVATE symbols (ties it to one exact glibc build)" >&2
   exit 1
 fi

@@ -273,3 +273,27 @@ fn missing_model_error_names_the_cause_once() {
     assert!(stderr.contains("/nonexistent/model.tflite"), "{stderr}");
     assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
 }
+
+/// `bench --profile` prints each op's mean and fastest time per run: one row per op of the
+/// Coral model, the fastest never above the mean, and the op times adding up to about a run.
+#[test]
+fn bench_profile_reports_mean_and_fastest_time_per_op() {
+    let out = spotter(&["bench", "--runs", "4", "--threads", "1", "--profile"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let mut lines = text.lines().skip(1);
+    let header = lines.next().expect("header");
+    assert!(
+        header.contains("ms") && header.contains("min ms"),
+        "{header}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    // The Coral SSD has 99 ops (convs, depthwise, adds, reshapes, ..., post-process).
+    assert_eq!(rows.len(), 99, "{text}");
+    for r in &rows {
+        // ... kernel, mean ms, min ms, share %, GMAC/s
+        let n = r.len();
+        let (mean, min): (f64, f64) = (r[n - 4].parse().unwrap(), r[n - 3].parse().unwrap());
+        assert!(min <= mean + 1e-4 && min >= 0.0, "{r:?}");
+    }
+}

@@ -22,7 +22,7 @@ pub struct Args {
     /// One JSON line: model, isa, threads, runs, median_ms, min_ms.
     #[arg(long)]
     json: bool,
-    /// Per-op table: time, share, GMAC/s.
+    /// Per-op table: time (mean and fastest run), share, GMAC/s.
     #[arg(long)]
     profile: bool,
 }
@@ -58,12 +58,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         session.run();
     }
     let n_ops = session.graph().ops.len();
+    // Per op: total over the runs (for the mean) and the fastest run. On a shared host the
+    // minimum is the steadier figure for comparing two builds: noise only ever adds time.
     let mut per_op = vec![Duration::ZERO; n_ops];
+    let mut per_op_min = vec![Duration::MAX; n_ops];
+    let mut this_run = vec![Duration::ZERO; n_ops];
     let mut times = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
         let start = Instant::now();
         if args.profile {
-            session.run_observed(&mut |i, d| per_op[i] += d);
+            this_run.fill(Duration::ZERO);
+            session.run_observed(&mut |i, d| this_run[i] += d);
+            for ((sum, min), d) in per_op.iter_mut().zip(&mut per_op_min).zip(&this_run) {
+                *sum += *d;
+                *min = (*min).min(*d);
+            }
         } else {
             session.run();
         }
@@ -93,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         )?;
     }
     if args.profile {
-        print_profile(&session, &per_op, args.runs)?;
+        print_profile(&session, &per_op, &per_op_min, args.runs)?;
     }
     Ok(0)
 }
@@ -115,7 +124,14 @@ fn fill_input(session: &mut Session) {
     }
 }
 
-fn print_profile(session: &Session, per_op: &[Duration], runs: usize) -> std::io::Result<()> {
+/// The per-op table: mean and fastest time per run, share of the total, GMAC/s (from the
+/// mean), slowest op first.
+fn print_profile(
+    session: &Session,
+    per_op: &[Duration],
+    per_op_min: &[Duration],
+    runs: usize,
+) -> std::io::Result<()> {
     let names = session.kernel_names();
     let macs = session.kernel_macs();
     let total: f64 = per_op
@@ -124,11 +140,12 @@ fn print_profile(session: &Session, per_op: &[Duration], runs: usize) -> std::io
         .sum::<f64>()
         .max(1e-12);
     outln!(
-        "{:>4}  {:<24} {:<36} {:>9} {:>6} {:>8}",
+        "{:>4}  {:<24} {:<36} {:>9} {:>9} {:>6} {:>8}",
         "op",
         "type",
         "kernel",
         "ms",
+        "min ms",
         "share",
         "GMAC/s"
     )?;
@@ -142,11 +159,12 @@ fn print_profile(session: &Session, per_op: &[Duration], runs: usize) -> std::io
             0.0
         };
         outln!(
-            "{:>4}  {:<24} {:<36} {:>9.4} {:>5.1}% {:>8.1}",
+            "{:>4}  {:<24} {:<36} {:>9.4} {:>9.4} {:>5.1}% {:>8.1}",
             i,
             session.graph().ops[i].kind.name(),
             names[i],
             secs * 1e3,
+            per_op_min[i].as_secs_f64() * 1e3,
             100.0 * per_op[i].as_secs_f64() / total,
             gmacs
         )?;
