@@ -63,9 +63,9 @@ pub struct PackedDw {
     /// entries.
     pub bias: Vec<i32>,
     pub requant: Requant,
-    /// The raw input zero point byte: `cblocks * bw` of them, and for `Cols` at least a whole
-    /// input row (`in_w * in_c`), so rows above or below the image read it with the same
-    /// column offsets as real rows.
+    /// The raw input zero point byte: at least whole blocks (`cblocks * bw`) and a whole input
+    /// row (`in_w * in_c`), so a kernel can read rows above or below the image here with the
+    /// same column offsets as real rows (the `Cols` kernel does).
     pub zp_row: Vec<u8>,
 }
 
@@ -183,14 +183,7 @@ impl PackedDw {
             bias: bv,
             bw,
             requant: Requant::with_order(q, cblocks * bw, |i| (i / bw) * bw + order(i % bw)),
-            zp_row: vec![
-                zx as u8;
-                if layout == DwLayout::Cols {
-                    (cblocks * bw).max(geom.in_w * c)
-                } else {
-                    cblocks * bw
-                }
-            ],
+            zp_row: vec![zx as u8; (cblocks * bw).max(geom.in_w * c)],
         }
     }
 }

@@ -220,15 +220,17 @@ impl FastRq {
     }
 
     /// Bytes of two `pack16` vectors (`vpackuswb` / `vpacksswb`), clamped to the activation
-    /// range.
+    /// range, each in channel order: `a`'s 16 bytes in the low half, `b`'s in the high half.
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) fn narrow<const SIGNED: bool>(&self, a: __m256i, b: __m256i) -> __m256i {
-        if SIGNED {
+        let v = if SIGNED {
             _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), self.lo), self.hi)
         } else {
             _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(a, b), self.lo), self.hi)
-        }
+        };
+        // Dwords of `v`: a0..4 a8..12 b0..4 b8..12 | a4..8 a12..16 b4..8 b12..16.
+        _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
     }
 }
 
@@ -615,9 +617,6 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
         let f = FastRq::new(fq, &p.requant);
         // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
         let mul = unsafe { fq.mul.as_ptr().add(col) };
-        // Dwords of `narrow(row a, row b)`: a0..4 a8..12 b0..4 b8..12 | a4..8 a12..16 b4..8
-        // b12..16; this puts each row's 16 bytes in order, row a in the low half.
-        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         let row = |r: usize| -> __m256i {
             let rt = _mm256_set1_epi32(rowterm[r]);
             let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
@@ -629,7 +628,7 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
         while r < mr {
             let a = row(r);
             let b = if r + 1 < mr { row(r + 1) } else { a };
-            let v = _mm256_permutevar8x32_epi32(f.narrow::<SIGNED>(a, b), order);
+            let v = f.narrow::<SIGNED>(a, b);
             // SAFETY: `cnt` bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
             unsafe {
                 let c = t.c.add((m + r) * t.c_stride + col);
@@ -775,9 +774,7 @@ impl DwBlock16<'_> {
             // bytes.
             unsafe {
                 let w = f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)));
-                // Dwords of `narrow(w, w)`: c0..4 c8..12 (twice) | c4..8 c12..16 (twice).
-                let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-                let v = _mm256_permutevar8x32_epi32(f.narrow::<SIGNED>(w, w), order);
+                let v = f.narrow::<SIGNED>(w, w);
                 store_bytes(out, _mm256_castsi256_si128(v), self.cnt);
             }
             return;
@@ -868,8 +865,10 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
                 // row, which is an input row wide).
                 unsafe { dw_interior::<SIGNED, FP, FAST>(&k, g, base, lo, hi, out_row.add(off)) };
             }
+            // Tail-block taps, copied per pixel (bytes past `cnt` are stale but meet zero
+            // weights and are never stored).
+            let mut tail = [[[0u8; 16]; 3]; 3];
             for ox in (0..g.out_w).filter(|ox| !interior.contains(ox)) {
-                let mut tail = [[[0u8; 16]; 3]; 3];
                 let cols: [DwCol; 3] = std::array::from_fn(|fx| {
                     let taps: [*const u8; 3] = std::array::from_fn(|fy| match g.in_x(ox, fx) {
                         // SAFETY: `ix` is inside the image; the zp row is an input row wide.
