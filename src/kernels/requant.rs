@@ -89,6 +89,86 @@ pub struct FastRequant {
     pub add: u64,
     /// `S = 31 + e` (32 when `e = 0`).
     pub shift: u32,
+    /// The same function in f32 ([`FloatForm`]), when it is provably equal after the clamp.
+    pub float: Option<FloatForm>,
+}
+
+/// The sign-magnitude form in f32, for epilogues where the two 32x32-bit products per pair of
+/// lanes are the bottleneck: `mag = trunc(fma(f32(|x|), mul[i], add))`, then `x`'s sign.
+///
+/// With `s = mul / 2^S` and `b = C / 2^S` rounded to f32, `trunc(fma(f32(a), s, b))` is a
+/// non-decreasing function of the magnitude `a`, as is the exact `floor((a * mul + C) / 2^S)`.
+/// Two non-decreasing integer functions agree wherever the exact one is below the clamp bound
+/// `B` (and both reach `B` past it) if they agree at both sides of each of the exact one's
+/// steps: `F(a_j - 1) <= j - 1` and `F(a_j) >= j` for `j = 1..=B`, where `a_j` is the first
+/// magnitude with exact value `j`. [`FastRequant::new`] checks exactly that, `2B` evaluations
+/// per distinct multiplier, and keeps the float form only if every check holds (and
+/// `s <= 1/2`, so `2^31 * s + b` converts back without overflow).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatForm {
+    /// `mul / 2^S` per entry, same order and length as [`FastRequant::mul`].
+    pub mul: Vec<f32>,
+    /// `C / 2^S`.
+    pub add: f32,
+}
+
+impl FloatForm {
+    /// Scalar model of the SIMD code: the magnitude for `|x| = a` with entry `fm`.
+    pub fn mag(a: u64, fm: f32, add: f32) -> u64 {
+        // `a <= 2^31`, `fm <= 1/2`, `add < 1`: the result is below 2^30 + 1 (truncation, like
+        // `cvttps2dq`).
+        (a as f32).mul_add(fm, add) as u64
+    }
+
+    /// Build and check the float form of `(mul, add, shift)` for clamp bound `bound`.
+    fn new(mul: &[u32], add: u64, shift: u32, bound: u64) -> Option<FloatForm> {
+        let scale = 2f64.powi(-(shift as i32));
+        let fadd = (add as f64 * scale) as f32;
+        let mut out = Vec::with_capacity(mul.len());
+        let mut prev: Option<(u32, f32)> = None;
+        for &m in mul {
+            let fm = match prev {
+                Some((pm, pf)) if pm == m => pf,
+                _ => {
+                    let fm = (f64::from(m) * scale) as f32;
+                    if !(fm <= 0.5 && fadd < 1.0) || !Self::agrees(m, add, shift, fm, fadd, bound) {
+                        return None;
+                    }
+                    fm
+                }
+            };
+            prev = Some((m, fm));
+            out.push(fm);
+        }
+        Some(FloatForm {
+            mul: out,
+            add: fadd,
+        })
+    }
+
+    /// The step checks of the type docs for one multiplier.
+    fn agrees(m: u32, add: u64, shift: u32, fm: f32, fadd: f32, bound: u64) -> bool {
+        const TOP: u64 = 1 << 31;
+        let f = |a: u64| Self::mag(a, fm, fadd);
+        for j in 1..=bound {
+            // First magnitude whose exact value `floor((a * m + add) / 2^shift)` reaches `j`.
+            let need = (u128::from(j) << shift).saturating_sub(u128::from(add));
+            let a_j = if m == 0 {
+                u128::MAX
+            } else {
+                need.div_ceil(u128::from(m))
+            };
+            if a_j > u128::from(TOP) {
+                // The exact value stays below `j` for every magnitude: so must the float one.
+                return f(TOP) < j;
+            }
+            let a_j = a_j as u64;
+            if f(a_j) < j || (a_j > 0 && f(a_j - 1) >= j) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 impl FastRequant {
@@ -125,7 +205,15 @@ impl FastRequant {
             mul.push(m as u32);
         }
         mul.push(*mul.last()?);
-        Some(FastRequant { mul, add, shift })
+        // Magnitudes from here on clamp alike (see `FAST_TIE_BOUND` for the negative side).
+        let bound = (r.act_max - r.out_zp).max(r.out_zp - r.act_min).max(1) as u64;
+        let float = FloatForm::new(&mul, add, shift, bound);
+        Some(FastRequant {
+            mul,
+            add,
+            shift,
+            float,
+        })
     }
 
     /// Whether `a * m + add = j * 2^shift` for some integer `a >= 1` and `1 <= j <=
@@ -138,6 +226,13 @@ impl FastRequant {
         let pow = (0..shift).fold(1 % m, |p, _| (p * 2) % m);
         let add = add % m;
         (1..=FAST_TIE_BOUND).any(|j| (j % m * pow + m - add).is_multiple_of(m))
+    }
+
+    /// Scalar model of the float SIMD code ([`FloatForm`]); `None` without a float form.
+    pub fn apply_float(&self, x: i32, i: usize) -> Option<i32> {
+        let f = self.float.as_ref()?;
+        let mag = FloatForm::mag(u64::from(x.unsigned_abs()), f.mul[i], f.add) as i32;
+        Some(mag * x.signum())
     }
 
     /// Scalar model of the SIMD code: the unclamped result without zero point.
@@ -317,9 +412,45 @@ mod tests {
                 for x in std::iter::once(x).chain(tie_neighbourhood(f)) {
                     let got = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
                     prop_assert_eq!(got, r.apply(x, 0), "x {} m {} s {}", x, m, s);
+                    if let Some(y) = f.apply_float(x, 0) {
+                        let got = y.saturating_add(zp).clamp(lo, hi);
+                        prop_assert_eq!(got, r.apply(x, 0), "float: x {} m {} s {}", x, m, s);
+                    }
                 }
             }
         }
+    }
+
+    /// Every magnitude up to past the clamp, for multipliers across the usual range: the float
+    /// form, wherever `new` keeps it, equals the integer form after the clamp.
+    #[test]
+    fn float_form_equals_integer_form_for_every_accumulator_below_the_clamp() {
+        let mut kept = 0;
+        for i in 0..40 {
+            // 1e-3 .. 0.5, log-spaced, plus an irregular fraction.
+            let real = 1e-3 * (500f64).powf(f64::from(i) / 39.0) * (1.0 + 0.013 * f64::from(i % 7));
+            let (m, s) = quantize_multiplier(real.min(0.5));
+            for (zp, lo, hi) in [(128, 0, 255), (0, 0, 6 * 20), (-3, -128, 127)] {
+                let r = Requant::new(&fixed(m, s, zp, lo, hi), 1);
+                let Some(f) = &r.fast else { continue };
+                if f.float.is_none() {
+                    continue;
+                }
+                kept += 1;
+                let top = ((300.0 / real) as i32).saturating_add(50);
+                for x in (-top..=top).chain([i32::MIN, i32::MAX, i32::MIN + 1]) {
+                    let want = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
+                    let got = f
+                        .apply_float(x, 0)
+                        .unwrap()
+                        .saturating_add(zp)
+                        .clamp(lo, hi);
+                    assert_eq!(got, want, "x {x} real {real} zp {zp}");
+                }
+            }
+        }
+        // The float form is the common case, not a corner.
+        assert!(kept >= 100, "float form kept for only {kept} of 120 layers");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::kernels::requant::{FastRequant, Requant};
 ///
 /// # Safety
 /// AVX2; `p` valid for `len` byte reads (no over-read).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn row_sum_u8(p: *const u8, len: usize) -> i32 {
     let zero = _mm256_setzero_si256();
     let mut acc = zero;
@@ -67,7 +67,7 @@ pub(crate) unsafe fn row_sum_u8(p: *const u8, len: usize) -> i32 {
 /// # Safety
 /// AVX2; the requant arrays hold at least `col + 8` entries.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
     // SAFETY: arrays hold `col + 8` entries (caller contract).
     let (mult, lsh, rsh, rmask, rthr) = unsafe {
@@ -94,7 +94,7 @@ pub(crate) unsafe fn requant8(x: __m256i, rq: &Requant, col: usize) -> __m256i {
 /// # Safety
 /// AVX2; `rq.scale` is `Some` with at least `col + 8` entries.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn requant8_fp(x: __m256i, rq: &Requant, col: usize) -> __m256i {
     debug_assert!(rq.scale.as_ref().is_some_and(|s| s.len() >= col + 8));
     let scale = rq.scale.as_deref().unwrap_or_default();
@@ -112,7 +112,7 @@ pub(crate) unsafe fn requant8_fp(x: __m256i, rq: &Requant, col: usize) -> __m256
 /// # Safety
 /// As the chosen function.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn requant8_mode<const FP: bool>(
     x: __m256i,
     rq: &Requant,
@@ -131,7 +131,7 @@ pub(crate) unsafe fn requant8_mode<const FP: bool>(
 /// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), rsh)` on 8 lanes, with
 /// `rmask = (1 << rsh) - 1` and `rthr = rmask >> 1` (see `kernels::requant`; `mult >= 0`).
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) fn scale8(
     x: __m256i,
     mult: __m256i,
@@ -165,11 +165,13 @@ pub(crate) struct FastRq {
     zp: __m256i,
     lo: __m256i,
     hi: __m256i,
+    /// `FloatForm::add` (0 without a float form).
+    fadd: __m256,
 }
 
 impl FastRq {
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(crate) fn new(f: &FastRequant, rq: &Requant) -> FastRq {
         FastRq {
             add: _mm256_set1_epi64x(f.add as i64),
@@ -178,7 +180,25 @@ impl FastRq {
             zp: _mm256_set1_epi16(rq.out_zp as i16),
             lo: _mm256_set1_epi8(rq.act_min as i8),
             hi: _mm256_set1_epi8(rq.act_max as i8),
+            fadd: _mm256_set1_ps(f.float.as_ref().map_or(0.0, |ff| ff.add)),
         }
+    }
+
+    /// [`Self::apply8`] in f32 (`FastRequant::float`, equal after the clamp): 5 vector
+    /// operations instead of 9, and no 64-bit lanes.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `mul` is valid for reads of 8 `f32` (`FloatForm::mul` from the lanes'
+    /// first entry); `self` was built from a `FastRequant` with a float form.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn apply8f(&self, x: __m256i, mul: *const f32) -> __m256i {
+        // SAFETY: 8 readable entries (caller contract).
+        let m = unsafe { _mm256_loadu_ps(mul) };
+        // |x| as f32, i32::MIN included (2^31): convert, then clear the sign bit.
+        let a = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_cvtepi32_ps(x));
+        let mag = _mm256_cvttps_epi32(_mm256_fmadd_ps(a, m, self.fadd));
+        _mm256_sign_epi32(mag, x)
     }
 
     /// The sign-magnitude requantization of 8 accumulators (`kernels::requant`): the
@@ -188,7 +208,7 @@ impl FastRq {
     /// AVX2; `mul` is valid for reads of 9 `u32` (`FastRequant::mul` from the lanes' first
     /// entry: odd lanes read one entry ahead).
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn apply8(&self, x: __m256i, mul: *const u32) -> __m256i {
         // SAFETY: 9 readable entries (caller contract).
         let (me, mo) = unsafe {
@@ -213,7 +233,7 @@ impl FastRq {
     /// Two [`Self::apply8`] results to 16 saturated i16 plus the zero point, lanes
     /// `[a0..4, b0..4 | a4..8, b4..8]` (`vpackssdw` order).
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(crate) fn pack16(&self, a: __m256i, b: __m256i) -> __m256i {
         // Saturating steps are clamps, and clamps compose (module docs of `kernels::requant`).
         _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.zp)
@@ -222,7 +242,7 @@ impl FastRq {
     /// Bytes of two `pack16` vectors (`vpackuswb` / `vpacksswb`), clamped to the activation
     /// range, each in channel order: `a`'s 16 bytes in the low half, `b`'s in the high half.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(crate) fn narrow<const SIGNED: bool>(&self, a: __m256i, b: __m256i) -> __m256i {
         let v = if SIGNED {
             _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), self.lo), self.hi)
@@ -236,7 +256,7 @@ impl FastRq {
 
 /// Narrow two vectors of clamped values (columns 0..8, 8..16) to 16 bytes in column order.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) fn narrow16<const SIGNED: bool>(v0: __m256i, v1: __m256i) -> __m128i {
     let w = _mm256_permute4x64_epi64::<0b1101_1000>(_mm256_packs_epi32(v0, v1));
     let b = if SIGNED {
@@ -252,7 +272,7 @@ pub(crate) fn narrow16<const SIGNED: bool>(v0: __m256i, v1: __m256i) -> __m128i 
 /// # Safety
 /// `dst` valid for `cnt` byte writes.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn store_bytes(dst: *mut u8, v: __m128i, cnt: usize) {
     if cnt >= 16 {
         // SAFETY: 16 writable bytes.
@@ -282,7 +302,7 @@ fn tile_rows<const MR: usize>(t: &GemmRows, m: usize, mr: usize) -> [*const u8; 
 ///
 /// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
 /// packed B `kp * 16` i16 per block. Writes `min(16, n - col)` bytes per row and block.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
@@ -346,7 +366,7 @@ const WIDE_MR: usize = 6;
 /// AVX2; `kp` is a multiple of 4; `src` valid for `kp` byte reads (no over-read), `dst` for
 /// `kp` i16 writes.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn widen_row<const XOR: bool>(src: *const u8, kp: usize, dst: *mut i16) {
     let flip = _mm_set1_epi8(0x80u8 as i8);
     let x = |v: __m128i| if XOR { _mm_xor_si128(v, flip) } else { v };
@@ -389,7 +409,7 @@ unsafe fn widen_row<const XOR: bool>(src: *const u8, kp: usize, dst: *mut i16) {
 ///
 /// Reads: A rows `kp` bytes (no over-read); packed B `kp * 16` i16 per block. Writes
 /// `min(16, n - col)` bytes per row and block.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
@@ -454,7 +474,7 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
 ///
 /// Reads: A rows `kp` bytes in 4-byte groups (no over-read; tail tiles repeat the last row);
 /// packed B `kp * 16` bytes per block. Writes `min(16, n - col)` bytes per row and block.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
@@ -470,7 +490,7 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
 }
 
 /// [`gemm_maddubs`] with `GROUP` quads per i16 group (`p.residual.group == GROUP`).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_maddubs_g<
     const GROUP: usize,
     const XOR: bool,
@@ -494,7 +514,7 @@ unsafe fn gemm_maddubs_g<
     /// # Safety
     /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn group<const XOR: bool>(
         acc: &mut [[__m256i; 2]; 3],
         arow: &[*const u8; 3],
@@ -594,7 +614,7 @@ unsafe fn gemm_maddubs_g<
 /// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`; `p.requant.scale` is
 /// `Some` if `FP`.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
@@ -615,14 +635,23 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     };
     if let (false, Some(fq)) = (FP, &p.requant.fast) {
         let f = FastRq::new(fq, &p.requant);
-        // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
+        // SAFETY: `fq.mul` (and the float form's) has `n_blocks * 16 + 1` entries.
         let mul = unsafe { fq.mul.as_ptr().add(col) };
+        let fmul = fq
+            .float
+            .as_ref()
+            .map(|ff| unsafe { ff.mul.as_ptr().add(col) });
         let row = |r: usize| -> __m256i {
             let rt = _mm256_set1_epi32(rowterm[r]);
             let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
             let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
-            // SAFETY: 17 entries from `col` (see `mul`).
-            unsafe { f.pack16(f.apply8(x0, mul), f.apply8(x1, mul.add(8))) }
+            // SAFETY: 17 entries from `col` (see `mul`); FMA comes with the AVX2 tier.
+            unsafe {
+                match fmul {
+                    Some(fm) => f.pack16(f.apply8f(x0, fm), f.apply8f(x1, fm.add(8))),
+                    None => f.pack16(f.apply8(x0, mul), f.apply8(x1, mul.add(8))),
+                }
+            }
         };
         let mut r = 0;
         while r < mr {
@@ -737,8 +766,9 @@ struct DwBlock16<'a> {
     off: usize,
     /// Valid channels of the block (16 for a full one).
     cnt: usize,
-    /// The sign-magnitude requantization (not with `FP`) and its multipliers from `off`.
-    fast: Option<(FastRq, *const u32)>,
+    /// The sign-magnitude requantization (not with `FP`) and its multipliers from `off`
+    /// (the float form's when `RQ == RQ_FLOAT`).
+    fast: Option<(FastRq, *const u32, *const f32)>,
 }
 
 impl DwBlock16<'_> {
@@ -747,7 +777,7 @@ impl DwBlock16<'_> {
     /// # Safety
     /// AVX2; `out` has `cnt` writable bytes.
     #[inline(always)]
-    unsafe fn pixel<const SIGNED: bool, const FP: bool, const FAST: bool>(
+    unsafe fn pixel<const SIGNED: bool, const FP: bool, const RQ: u8>(
         &self,
         cols: [&DwCol; 3],
         out: *mut u8,
@@ -769,11 +799,15 @@ impl DwBlock16<'_> {
                 hi = _mm256_add_epi32(hi, _mm256_madd_epi16(col[3], _mm256_load_si256(w.add(3))));
             }
         }
-        if let (true, Some((f, mul))) = (FAST, self.fast) {
-            // SAFETY: `mul` has 17 entries (whole blocks plus one); `out` has `cnt` writable
-            // bytes.
+        if let (RQ_INT | RQ_FLOAT, Some((f, mul, fmul))) = (RQ, self.fast) {
+            // SAFETY: `mul` and `fmul` (with `RQ_FLOAT`) have 17 entries (whole blocks plus
+            // one); `out` has `cnt` writable bytes.
             unsafe {
-                let w = f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)));
+                let w = if RQ == RQ_FLOAT {
+                    f.pack16(f.apply8f(lo, fmul), f.apply8f(hi, fmul.add(8)))
+                } else {
+                    f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)))
+                };
                 let v = f.narrow::<SIGNED>(w, w);
                 store_bytes(out, _mm256_castsi256_si128(v), self.cnt);
             }
@@ -803,21 +837,28 @@ impl DwBlock16<'_> {
 /// Reads: 16 bytes per tap and block, only inside the input (or the zero-point row); on the
 /// channel tail block each tap's valid bytes are copied to a local buffer first (no
 /// over-read). Writes exactly `channels` bytes per pixel.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
     // SAFETY: same contract; the requantization form is a compile-time constant of the loops.
     unsafe {
-        if !FP && p.requant.fast.is_some() {
-            dw_rows::<SIGNED, false, true>(p, t)
-        } else {
-            dw_rows::<SIGNED, FP, false>(p, t)
+        match (FP, &p.requant.fast) {
+            (false, Some(f)) if f.float.is_some() => dw_rows::<SIGNED, false, RQ_FLOAT>(p, t),
+            (false, Some(_)) => dw_rows::<SIGNED, false, RQ_INT>(p, t),
+            _ => dw_rows::<SIGNED, FP, RQ_GENERAL>(p, t),
         }
     }
 }
 
-/// [`dwconv3x3`] with the requantization form fixed (`FAST`: `p.requant.fast` is `Some`).
-#[target_feature(enable = "avx2")]
-unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &PackedDw, t: &DwRows) {
+/// Requantization forms of the depthwise loops: `Requant`'s general arrays (or ONNX Runtime's
+/// float form with `FP`), the sign-magnitude form (`Requant::fast`), or its float form
+/// (`FastRequant::float`).
+const RQ_GENERAL: u8 = 0;
+const RQ_INT: u8 = 1;
+const RQ_FLOAT: u8 = 2;
+
+/// [`dwconv3x3`] with the requantization form fixed (`RQ`, which `p.requant` has).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const RQ: u8>(p: &PackedDw, t: &DwRows) {
     let g = &p.geom;
     let c = g.in_c;
     debug_assert_eq!(p.bw, 16);
@@ -830,8 +871,14 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
         .requant
         .fast
         .as_ref()
-        .filter(|_| !FP)
-        .map(|fq| (FastRq::new(fq, &p.requant), fq.mul.as_ptr()));
+        .filter(|_| !FP && RQ != RQ_GENERAL)
+        .map(|fq| {
+            let fmul = fq
+                .float
+                .as_ref()
+                .map_or(std::ptr::null(), |ff| ff.mul.as_ptr());
+            (FastRq::new(fq, &p.requant), fq.mul.as_ptr(), fmul)
+        });
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
@@ -848,7 +895,7 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
                     bias: p.bias.as_ptr().add(off).cast(),
                     off,
                     cnt: 16.min(c - off),
-                    fast: fast.map(|(f, mul)| (f, mul.add(off))),
+                    fast: fast.map(|(f, mul, fmul)| (f, mul.add(off), fmul.wrapping_add(off))),
                 }
             };
             // SAFETY: the zp row spans `max(cblocks * 16, in_w * c)` bytes.
@@ -863,7 +910,7 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
                 // SAFETY: interior pixels of a whole block: every column `x0 ..= x0 + 2` of
                 // their windows is inside the image, 16 readable bytes per tap (input or zp
                 // row, which is an input row wide).
-                unsafe { dw_interior::<SIGNED, FP, FAST>(&k, g, base, lo, hi, out_row.add(off)) };
+                unsafe { dw_interior::<SIGNED, FP, RQ>(&k, g, base, lo, hi, out_row.add(off)) };
             }
             // Tail-block taps, copied per pixel (bytes past `cnt` are stale but meet zero
             // weights and are never stored).
@@ -891,7 +938,7 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
                 });
                 // SAFETY: pixel (b, oy, ox) of the output, `cnt` bytes from `off`.
                 unsafe {
-                    k.pixel::<SIGNED, FP, FAST>(
+                    k.pixel::<SIGNED, FP, RQ>(
                         [&cols[0], &cols[1], &cols[2]],
                         out_row.add(ox * c + off),
                     )
@@ -908,7 +955,7 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const FAST: bool>(p: &Pack
 /// the image; `base` as in [`dwconv3x3`] (16 readable bytes at `base[fy] + ix * c`);
 /// `out` is output pixel `(b, oy, 0)` plus the block offset.
 #[inline(always)]
-unsafe fn dw_interior<const SIGNED: bool, const FP: bool, const FAST: bool>(
+unsafe fn dw_interior<const SIGNED: bool, const FP: bool, const RQ: u8>(
     k: &DwBlock16,
     g: &crate::kernels::reference::conv::ConvGeometry,
     base: [*const u8; 3],
@@ -928,7 +975,7 @@ unsafe fn dw_interior<const SIGNED: bool, const FP: bool, const FAST: bool>(
     };
     // SAFETY (all `px` calls): pixel `lo + i < hi` of the row.
     let px = |i: usize, a: &DwCol, b: &DwCol, cc: &DwCol| unsafe {
-        k.pixel::<SIGNED, FP, FAST>([a, b, cc], out.add((lo + i) * c))
+        k.pixel::<SIGNED, FP, RQ>([a, b, cc], out.add((lo + i) * c))
     };
     let n = hi - lo;
     let (mut c0, mut c1, mut c2) = (col(0), col(1), col(2));
@@ -1013,7 +1060,7 @@ struct Scale {
 
 impl Scale {
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn new(mult: i32, left_shift: i32) -> Scale {
         let rs = (-left_shift).clamp(0, 31);
         let mask = ((1i64 << rs) - 1) as i32;
@@ -1026,7 +1073,7 @@ impl Scale {
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn apply(&self, x: __m256i) -> __m256i {
         scale8(x, self.mult, self.rsh, self.rmask, self.rthr)
     }
@@ -1037,7 +1084,7 @@ impl Scale {
 /// elements per step; the tail (< 16) runs the scalar reference body.
 ///
 /// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn add_q8<const SIGNED: bool>(
     p: &QuantAddParams,
     a: *const u8,
