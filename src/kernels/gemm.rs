@@ -136,7 +136,7 @@ impl PackedGemm {
             // The group with the cheapest kernel loop (longer groups save widening multiplies
             // but need tighter weights, so more residual entries), unless the `Madd` kernel is
             // cheaper still.
-            let packed = [MADDUBS_GROUP, 2]
+            let packed = [MADDUBS_GROUP, 2, 1]
                 .into_iter()
                 .map(|g| {
                     let (v, r) = pack_maddubs(k, kp, n, nr, g, &wp);
@@ -234,20 +234,22 @@ impl PackedGemm {
     }
 }
 
-/// Estimated AVX2 instructions for a 3-row tile and one column block:
-/// - `Maddubs`, per quad of K: 3 broadcasts, 2 weight loads, 6 `vpmaddubsw` + 6 `vpaddw`; per
-///   group one `vpmaddwd` + `vpaddd` per accumulator;
-/// - a residual entry: half of a pair's 2 weight loads and, per row, two byte loads, their
-///   merge, a broadcast, 2 `vpmaddwd` + 2 `vpaddd`;
-/// - the widened-A `Madd` kernel, per 6 rows and K pair: 6 broadcasts, 2 loads, 12 `vpmaddwd`
-///   + 12 `vpaddd` (32 per quad and 3 rows).
-const MADDUBS_COST_PER_QUAD: usize = 17;
-const MADDUBS_WIDEN_COST_PER_GROUP: usize = 12;
-// Counted, a residual entry costs about 17 (35 per pair and tile); 23 is what minimised the
-// Coral SSD's total instruction count under cachegrind (it also covers costs the quad estimate
-// leaves out, such as the per-tile overhead of the 3-row tiles against `Madd`'s 6-row ones).
-const RESIDUAL_COST_PER_ENTRY: usize = 23;
-const MADD_COST_PER_QUAD: usize = 32;
+/// Estimated AVX2 vector ALU operations (in half units) for a 3-row tile and one column
+/// block. The loops are bound by the vector ALU ports (multiplies on two ports, adds on
+/// three), not by loads or the front end, so broadcasts and weight loads cost nothing here:
+/// - `Maddubs`, per quad of K: 6 `vpmaddubsw` + 6 `vpaddw` (12); per group one `vpmaddwd` +
+///   `vpaddd` per accumulator, less the group's first `vpaddw`s, which add to zero (6);
+/// - a residual entry: per row half a pair's merge and broadcast, 2 `vpmaddwd` + 2 `vpaddd`
+///   (about 10.5, plus scalar byte work: 11);
+/// - the widened-A `Madd` kernel, per 6 rows and K pair: 12 `vpmaddwd` + 12 `vpaddd` (24 per
+///   quad and 3 rows).
+///
+/// So groups of 1, 2 and 4 quads cost 18, 15 and 13.5 per quad against `Madd`'s 24, and the
+/// residual decides: early layers with large weights take groups of 1.
+const MADDUBS_COST_PER_QUAD: usize = 2 * 12;
+const MADDUBS_WIDEN_COST_PER_GROUP: usize = 2 * 6;
+const RESIDUAL_COST_PER_ENTRY: usize = 2 * 11;
+const MADD_COST_PER_QUAD: usize = 2 * 24;
 
 /// [`MADDUBS_COST_PER_QUAD`] and friends for a whole `Maddubs` packing, per block (so
 /// comparable with `MADD_COST_PER_QUAD * kp / 4`).

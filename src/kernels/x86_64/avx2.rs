@@ -321,7 +321,8 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` i16.
             let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * p.kp * NR) };
-            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            // SAFETY: block `nb` of `p`.
+            let mut acc = unsafe { acc_init::<MR>(p, nb) };
             for k4 in 0..kp4 {
                 for (pair, sh) in [(0usize, sh0), (1, sh1)] {
                     // SAFETY: inside block `nb`.
@@ -435,7 +436,8 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` i16.
             let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
-            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            // SAFETY: block `nb` of `p`.
+            let mut acc = unsafe { acc_init::<MR>(p, nb) };
             for k2 in 0..kp / 2 {
                 // SAFETY: inside block `nb`.
                 let (b0, b1) = unsafe {
@@ -566,7 +568,8 @@ unsafe fn gemm_maddubs_g<
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` bytes.
             let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
-            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            // SAFETY: block `nb` of `p`.
+            let mut acc = unsafe { acc_init::<MR>(p, nb) };
             let mut q = 0;
             while q < full {
                 // `GROUP` is a constant here: the group body unrolls.
@@ -607,8 +610,27 @@ unsafe fn gemm_maddubs_g<
     }
 }
 
-/// Bias, row term, requantization (`FP`: ONNX Runtime's float form) and store of an
-/// `MR x 16` tile of ymm accumulators.
+/// Accumulators of an `MR x 16` tile starting at block `nb`'s `col_bias` (so epilogues add
+/// only the row term: one `vpaddd` per 8 outputs saved).
+///
+/// # Safety
+/// AVX2; `nb` is a block of `p` (`col_bias` is padded to whole blocks).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn acc_init<const MR: usize>(p: &PackedGemm, nb: usize) -> [[__m256i; 2]; MR] {
+    // SAFETY: 16 entries from `nb * 16` (caller contract).
+    let (cb0, cb1) = unsafe {
+        let cb = p.col_bias.as_ptr().add(nb * 16);
+        (
+            _mm256_loadu_si256(cb.cast()),
+            _mm256_loadu_si256(cb.add(8).cast()),
+        )
+    };
+    [[cb0, cb1]; MR]
+}
+
+/// Row term, requantization (`FP`: ONNX Runtime's float form) and store of an `MR x 16` tile
+/// of ymm accumulators that started at the block's `col_bias` ([`acc_init`]).
 ///
 /// # Safety
 /// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`; `p.requant.scale` is
@@ -626,13 +648,6 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
 ) {
     let col = nb * 16;
     let cnt = 16.min(p.n - col);
-    // SAFETY: col_bias is padded to `n_blocks * 16`.
-    let (cb0, cb1) = unsafe {
-        (
-            _mm256_loadu_si256(p.col_bias.as_ptr().add(col).cast()),
-            _mm256_loadu_si256(p.col_bias.as_ptr().add(col + 8).cast()),
-        )
-    };
     if let (false, Some(fq)) = (FP, &p.requant.fast) {
         let f = FastRq::new(fq, &p.requant);
         // SAFETY: `fq.mul` (and the float form's) has `n_blocks * 16 + 1` entries.
@@ -643,8 +658,8 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
             .map(|ff| unsafe { ff.mul.as_ptr().add(col) });
         let row = |r: usize| -> __m256i {
             let rt = _mm256_set1_epi32(rowterm[r]);
-            let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
-            let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
+            let x0 = _mm256_add_epi32(acc[r][0], rt);
+            let x1 = _mm256_add_epi32(acc[r][1], rt);
             // SAFETY: 17 entries from `col` (see `mul`); FMA comes with the AVX2 tier.
             unsafe {
                 match fmul {
@@ -675,8 +690,8 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
             break;
         }
         let rt = _mm256_set1_epi32(rowterm[r]);
-        let x0 = _mm256_add_epi32(_mm256_add_epi32(acc[r][0], cb0), rt);
-        let x1 = _mm256_add_epi32(_mm256_add_epi32(acc[r][1], cb1), rt);
+        let x0 = _mm256_add_epi32(acc[r][0], rt);
+        let x1 = _mm256_add_epi32(acc[r][1], rt);
         // SAFETY: requant arrays are padded to `n_blocks * 16`.
         let (y0, y1) = unsafe {
             (

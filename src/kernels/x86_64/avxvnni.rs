@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 
-use super::avx2::{epilogue16, row_sum_u8};
+use super::avx2::{acc_init, epilogue16, row_sum_u8};
 
 /// `conv_gemm_q{u8,i8}_6x16[_fp32rq]__avxvnni`: 6 rows x 16 columns per tile, `Vnni` packed
 /// weights with `nr = 16`; `FP`: ONNX Runtime float requantization (`p.requant.scale` is
@@ -38,7 +38,8 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: b
         for nb in t.nb_begin..t.nb_end {
             // SAFETY: block `nb` spans `kp * 16` bytes.
             let mut bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
-            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            // SAFETY: block `nb` of `p`.
+            let mut acc = unsafe { acc_init::<MR>(p, nb) };
             for _ in 0..kp4 {
                 // SAFETY: inside block `nb`.
                 let (b0, b1) = unsafe {
