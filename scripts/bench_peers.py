@@ -3,7 +3,8 @@
 Engines and models (medians of individually timed runs after warm-up, inference only):
 - spotter (`spotter bench --json`): the Coral uint8 SSD MobileNet v2 (with its
   TFLite_Detection_PostProcess), best tier and `SPOTTER_ISA=avx2`;
-- LiteRT (`ai-edge-litert`, default XNNPACK delegate) on the same Coral model;
+- LiteRT (`ai-edge-litert`, default XNNPACK delegate) on the same Coral model, and on the
+  shipped float SSD MobileNet v2 (OIDv4, fp16 weights; XNNPACK computes in float);
 - ONNX Runtime on SSD MobileNet v2 (OIDv4) as fp32 (the shipped fp16 TFLite converted with
   tflite2onnx; the raw box/class heads, no post-processing) and as int8 QDQ (per-channel
   weights, int8 activations, `quantize_static` calibrated on the shared images);
@@ -145,7 +146,11 @@ def litert_runner(model: Path, threads: int):
     it = Interpreter(model_path=str(model), num_threads=threads)
     it.allocate_tensors()
     d = it.get_input_details()[0]
-    x = np.random.default_rng(0).integers(0, 256, d["shape"], dtype=np.uint8).astype(d["dtype"])
+    rng = np.random.default_rng(0)
+    if np.issubdtype(d["dtype"], np.floating):
+        x = rng.uniform(-1, 1, d["shape"]).astype(d["dtype"])
+    else:
+        x = rng.integers(0, 256, d["shape"], dtype=np.uint8).astype(d["dtype"])
     it.set_tensor(d["index"], x)
     return it.invoke
 
@@ -188,6 +193,7 @@ def main() -> int:
     if not a.spotter.is_file():
         raise SystemExit(f"{a.spotter} missing: cargo build --release (or pass --spotter)")
     coral = find_model(CORAL)
+    fp16 = find_model(FP16)
     fp32, qdq = derive_onnx(a.cache) if not {"ort", "tract"} <= skip else (None, None)
     per_round = max(1, a.runs // a.rounds)
 
@@ -199,6 +205,7 @@ def main() -> int:
             jobs.append(("spotter avx2", "coral uint8", t, ("spotter", "avx2", coral)))
         if "litert" not in skip:
             jobs.append(("LiteRT (XNNPACK)", "coral uint8", t, litert_runner(coral, t)))
+            jobs.append(("LiteRT (XNNPACK)", "oidv4 fp32", t, litert_runner(fp16, t)))
         if "ort" not in skip:
             jobs.append(("spotter", "oidv4 int8 QDQ", t, ("spotter", None, qdq)))
             jobs.append(("ONNX Runtime", "oidv4 int8 QDQ", t, ort_runner(qdq, t)))
@@ -256,10 +263,12 @@ def main() -> int:
     if 1 in threads and 2 in threads and get("spotter", "coral uint8", 2):
         print(f"  2-thread speed-up: {get('spotter', 'coral uint8', 1) / get('spotter', 'coral uint8', 2):.2f}x "
               "(target >= 1.8)")
-    fp = [v for (lab, mod, t), v in med.items() if "fp32" in mod and t == 1]
-    av = get("spotter avx2", "coral uint8", 1)
-    if fp and av:
-        print(f"  spotter avx2 (1 thread) / best fp32 peer = {av / min(fp):.2f} (target < 1)")
+    for t in threads:
+        fp = [v for (lab, mod, tt), v in med.items() if "fp32" in mod and tt == t]
+        av = get("spotter avx2", "coral uint8", t)
+        if fp and av:
+            print(f"  spotter avx2 ({t} thread(s)) / best fp32 peer = {av / min(fp):.2f} "
+                  "(target < 1)")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"rows": rows, "runs": a.runs, "rounds": a.rounds}, indent=2))

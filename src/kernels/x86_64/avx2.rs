@@ -650,12 +650,12 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     let cnt = 16.min(p.n - col);
     if let (false, Some(fq)) = (FP, &p.requant.fast) {
         let f = FastRq::new(fq, &p.requant);
-        // SAFETY: `fq.mul` (and the float form's) has `n_blocks * 16 + 1` entries.
+        // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
         let mul = unsafe { fq.mul.as_ptr().add(col) };
-        let fmul = fq
-            .float
-            .as_ref()
-            .map(|ff| unsafe { ff.mul.as_ptr().add(col) });
+        let fmul = fq.float.as_ref().map(|ff| {
+            // SAFETY: the float form's `mul` is as long as `fq.mul`.
+            unsafe { ff.mul.as_ptr().add(col) }
+        });
         let row = |r: usize| -> __m256i {
             let rt = _mm256_set1_epi32(rowterm[r]);
             let x0 = _mm256_add_epi32(acc[r][0], rt);

@@ -223,6 +223,8 @@ struct Rq16 {
     /// `FastRequant` form (then `mult` / `mult_odd` hold its even / odd multipliers):
     /// rounding constant and shifts.
     fast: Option<(__m512i, __m128i, __m128i)>,
+    /// The fast form's f32 form (`FastRequant::float`): multipliers and rounding constant.
+    float: Option<(__m512, __m512)>,
 }
 
 impl Rq16 {
@@ -239,6 +241,12 @@ impl Rq16 {
                 let zero = _mm512_setzero_si512();
                 return Rq16 {
                     fast: Some(fast_consts(f)),
+                    float: f.float.as_ref().map(|ff| {
+                        (
+                            _mm512_loadu_ps(ff.mul.as_ptr().add(col)),
+                            _mm512_set1_ps(ff.add),
+                        )
+                    }),
                     mult: _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
                     mult_odd: _mm512_loadu_si512(f.mul.as_ptr().add(col + 1).cast()),
                     lsh: zero,
@@ -250,6 +258,7 @@ impl Rq16 {
             let mult = _mm512_loadu_si512(rq.mult.as_ptr().add(col).cast());
             Rq16 {
                 fast: None,
+                float: None,
                 mult,
                 mult_odd: _mm512_srli_epi64::<32>(mult),
                 lsh: _mm512_loadu_si512(rq.lshift.as_ptr().add(col).cast()),
@@ -265,6 +274,15 @@ impl Rq16 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     fn apply(&self, x: __m512i, zp: __m512i) -> __m512i {
+        if let Some((fm, fa)) = self.float {
+            // `FloatForm`: trunc(fma(f32(|x|), mul, add)) with `x`'s sign; equal to the
+            // integer form below once clamped, 6 operations instead of 11.
+            let a = _mm512_abs_ps(_mm512_cvtepi32_ps(x));
+            let mag = _mm512_cvttps_epi32(_mm512_fmadd_ps(a, fm, fa));
+            let zero = _mm512_setzero_si512();
+            let r = _mm512_mask_sub_epi32(mag, _mm512_cmplt_epi32_mask(x, zero), zero, mag);
+            return _mm512_add_epi32(r, zp);
+        }
         if let Some((add, sh, sh_odd)) = self.fast {
             // Exact once clamped (`FastRequant`); `load` only builds it for clamping callers.
             return _mm512_add_epi32(fast16(x, self.mult, self.mult_odd, add, sh, sh_odd), zp);
@@ -493,6 +511,7 @@ impl Scale16 {
         let m = _mm512_set1_epi32(mult);
         Scale16(Rq16 {
             fast: None,
+            float: None,
             mult: m,
             mult_odd: _mm512_srli_epi64::<32>(m),
             lsh: _mm512_setzero_si512(),
