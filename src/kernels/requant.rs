@@ -131,7 +131,7 @@ impl FloatForm {
                 Some((pm, pf)) if pm == m => pf,
                 _ => {
                     let fm = (f64::from(m) * scale) as f32;
-                    if !(fm <= 0.5 && fadd < 1.0) || !Self::agrees(m, add, shift, fm, fadd, bound) {
+                    if !(fm <= 0.5 && fadd < 1.0 && Self::agrees(m, add, shift, fm, fadd, bound)) {
                         return None;
                     }
                     fm
