@@ -508,6 +508,10 @@ fn simd_conv(
     } else {
         crate::kernels::gemm_for_format(isa, packed.format, signed, fp32)?
     };
+    #[cfg(target_arch = "x86_64")]
+    let tile = crate::kernels::x86_64::gemm_tile(&packed, choice.tile);
+    #[cfg(not(target_arch = "x86_64"))]
+    let tile = choice.tile;
     let direct = geom.filter_h == 1
         && geom.filter_w == 1
         && geom.stride_h == 1
@@ -532,7 +536,7 @@ fn simd_conv(
     Some(Box::new(ConvGemm {
         name: format!(
             "{shape}_{dtype}_{}{}__{isa}",
-            choice.tile,
+            tile,
             if fp32 { "_fp32rq" } else { "" }
         ),
         geom: geom.clone(),

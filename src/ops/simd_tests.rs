@@ -475,7 +475,16 @@ fn avx2_maddubs_kernel_with_residual_matches_scalar() {
     if !Isa::Avx2.supported() {
         return;
     }
-    for (signed, onnx) in [(false, false), (true, false), (false, true)] {
+    let mut tiles = std::collections::BTreeSet::new();
+    for (signed, onnx, w_spread) in [
+        (false, false, 24),
+        (true, false, 24),
+        (false, true, 24),
+        // Wide weights (like the Coral SSD's first layers) leave groups of one quad, whose
+        // kernel runs 4-row tiles (63 rows: a 3-row tail).
+        (false, false, 64),
+        (true, false, 64),
+    ] {
         let c = Case {
             signed,
             per_channel: signed,
@@ -497,14 +506,17 @@ fn avx2_maddubs_kernel_with_residual_matches_scalar() {
             with_bias: true,
             onnx,
             seed: 4242,
-            w_spread: 24,
+            w_spread,
         };
         let g = graph(&c, false).expect("valid");
         let input = bytes(c.seed ^ 1, g.tensors[0].num_elements());
         check_all_tiers(&g, &input).expect("bit exact");
         let (name, _) = run_tier(&g, Isa::Avx2, &input, 1);
         assert!(name.contains("maddubs"), "{name}");
+        tiles.insert(name.split("maddubs_").nth(1).unwrap_or("").to_string());
     }
+    assert!(tiles.iter().any(|t| t.starts_with("g1")), "{tiles:?}");
+    assert!(tiles.iter().any(|t| !t.starts_with("g1")), "{tiles:?}");
 }
 
 /// An equal-shape 8-bit ADD: input 0 is the runtime input, input 1 a constant of `len` bytes.

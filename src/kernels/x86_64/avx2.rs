@@ -463,7 +463,8 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     }
 }
 
-/// `conv_gemm_q{u8,i8}_3x16_maddubs[_fp32rq]__avx2`: 3 rows x 16 columns per tile, `Maddubs`
+/// `conv_gemm_q{u8,i8}_{3x16,4x16}_maddubs_g{4,2,1}[_fp32rq]__avx2` ([`maddubs_tile`]): 3 rows
+/// (4 with groups of one quad, which hold no i16 sums) x 16 columns per tile, `Maddubs`
 /// packed weights (`FP`: ONNX Runtime float requantization, `p.requant.scale` is `Some`).
 ///
 /// Per quad of K a row's 4 activation bytes are broadcast and multiplied with the s8 weights
@@ -484,9 +485,10 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
     // SAFETY: same contract; the group is a compile-time constant of the inner loop.
     unsafe {
         match p.residual.group {
-            4 => gemm_maddubs_g::<4, XOR, SIGNED, FP>(p, t),
-            2 => gemm_maddubs_g::<2, XOR, SIGNED, FP>(p, t),
-            _ => gemm_maddubs_g::<1, XOR, SIGNED, FP>(p, t),
+            4 => gemm_maddubs_g::<4, 3, XOR, SIGNED, FP>(p, t),
+            2 => gemm_maddubs_g::<2, 3, XOR, SIGNED, FP>(p, t),
+            // No i16 group sums to hold: room for a fourth row.
+            _ => gemm_maddubs_g::<1, 4, XOR, SIGNED, FP>(p, t),
         }
     }
 }
@@ -495,6 +497,7 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_maddubs_g<
     const GROUP: usize,
+    const MR: usize,
     const XOR: bool,
     const SIGNED: bool,
     const FP: bool,
@@ -503,7 +506,6 @@ unsafe fn gemm_maddubs_g<
     t: &GemmRows,
 ) {
     const NR: usize = 16;
-    const MR: usize = 3;
     debug_assert_eq!(p.nr, NR);
     debug_assert_eq!(p.format, PackFormat::Maddubs);
     debug_assert_eq!(p.residual.group, GROUP);
@@ -517,16 +519,16 @@ unsafe fn gemm_maddubs_g<
     /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn group<const XOR: bool>(
-        acc: &mut [[__m256i; 2]; 3],
-        arow: &[*const u8; 3],
+    unsafe fn group<const MR: usize, const XOR: bool>(
+        acc: &mut [[__m256i; 2]; MR],
+        arow: &[*const u8; MR],
         bp: *const u8,
         q: usize,
         len: usize,
         flip: __m256i,
         ones: __m256i,
     ) {
-        let mut acc16 = [[_mm256_setzero_si256(); 2]; 3];
+        let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
         for qq in q..q + len {
             // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
             let (b0, b1) = unsafe {
@@ -574,12 +576,12 @@ unsafe fn gemm_maddubs_g<
             while q < full {
                 // `GROUP` is a constant here: the group body unrolls.
                 // SAFETY: quads `q..q + GROUP <= kp4`.
-                unsafe { group::<XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
+                unsafe { group::<MR, XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
                 q += GROUP;
             }
             if full < kp4 {
                 // SAFETY: quads `full..kp4`.
-                unsafe { group::<XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
+                unsafe { group::<MR, XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
             }
             let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
             debug_assert!((e1 - e0) % 2 == 0);
@@ -718,6 +720,15 @@ pub(crate) fn gemm_kernel(signed: bool, fp32: bool) -> (GemmFn, &'static str) {
         (false, false) => (gemm_maddubs::<false, false, false>, "3x16_maddubs"),
         (true, true) => (gemm_maddubs::<true, true, true>, "3x16_maddubs"),
         (false, true) => (gemm_maddubs::<false, false, true>, "3x16_maddubs"),
+    }
+}
+
+/// The tile name of [`gemm_maddubs`] for weights packed with `group` quads per i16 group.
+pub(crate) fn maddubs_tile(group: usize) -> &'static str {
+    match group {
+        4 => "3x16_maddubs_g4",
+        2 => "3x16_maddubs_g2",
+        _ => "4x16_maddubs_g1",
     }
 }
 

@@ -59,6 +59,16 @@ pub fn gemm_for(isa: Isa, n: usize, signed: bool, fp32: bool) -> Option<GemmChoi
     }
 }
 
+/// The tile name of the GEMM micro-kernel that runs `packed` (the `Maddubs` kernels' row count
+/// depends on the group the packing chose), else `tile`.
+pub fn gemm_tile(packed: &crate::kernels::gemm::PackedGemm, tile: &'static str) -> &'static str {
+    if packed.format == PackFormat::Maddubs {
+        avx2::maddubs_tile(packed.residual.group)
+    } else {
+        tile
+    }
+}
+
 /// The GEMM micro-kernel of `isa` for weights packed in `format`, when packing declined the
 /// format [`gemm_for`] chose (`PackedGemm::pack` may turn `Maddubs` into `Madd`).
 pub fn gemm_for_format(
