@@ -397,16 +397,30 @@ pub fn im2col(
     let c = g.in_c;
     let run = g.filter_w * c;
     let k = g.filter_h * run;
-    for (row, p) in dst.chunks_exact_mut(kp).zip(p0..p1) {
+    // Pixel `p0`'s coordinates, then stepped per row (no divisions per row).
+    let (mut ox, mut oy, mut b) = (
+        p0 % g.out_w,
+        (p0 / g.out_w) % g.out_h,
+        p0 / (g.out_w * g.out_h),
+    );
+    for row in dst.chunks_exact_mut(kp).take(p1.saturating_sub(p0)) {
         // K padding (at most 3 bytes, `kp` is `k` rounded up to 4): zero the last 4 bytes
         // first with one store; the window bytes copied below overwrite the real ones. (A
         // `fill` of 1..3 bytes per row would be a `memset` call per row.)
         if kp > k {
             row[kp - 4..].copy_from_slice(&[0; 4]);
         }
-        let ox = p % g.out_w;
-        let oy = (p / g.out_w) % g.out_h;
-        let b = p / (g.out_w * g.out_h);
+        let (px, py, pb) = (ox, oy, b);
+        ox += 1;
+        if ox == g.out_w {
+            ox = 0;
+            oy += 1;
+            if oy == g.out_h {
+                oy = 0;
+                b += 1;
+            }
+        }
+        let (ox, oy, b) = (px, py, pb);
         // The whole filter row is inside the image horizontally (taps contiguous).
         let x_first = g.in_x(ox, 0);
         let x_inside =
