@@ -184,6 +184,17 @@ impl FastRq {
         }
     }
 
+    /// The sign-magnitude form of a GEMM's requantization for [`epilogue16`], built once per
+    /// kernel call (not per tile), if it has one and `FP` (ONNX Runtime numerics) is off.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn for_epilogue<const FP: bool>(p: &PackedGemm) -> Option<FastRq> {
+        match (FP, &p.requant.fast) {
+            (false, Some(fq)) => Some(FastRq::new(fq, &p.requant)),
+            _ => None,
+        }
+    }
+
     /// [`Self::apply8`] in f32 (`FastRequant::float`, equal after the clamp): 5 vector
     /// operations instead of 9, and no 64-bit lanes.
     ///
@@ -311,6 +322,7 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     debug_assert_eq!(p.nr, NR);
     let kp4 = p.kp / 4;
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
+    let fast = FastRq::for_epilogue::<FP>(p);
     // Zero-extend bytes (0, 1) resp. (2, 3) of each dword to an i16 pair.
     let sh0 = _mm256_set1_epi32(0x8001_8000u32 as i32);
     let sh1 = _mm256_set1_epi32(0x8003_8002u32 as i32);
@@ -348,7 +360,7 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
                 bp = unsafe { bp.add(NR * 4) };
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
         }
         m += MR;
     }
@@ -419,6 +431,7 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     const MR: usize = WIDE_MR;
     debug_assert_eq!(p.nr, NR);
     let kp = p.kp;
+    let fast = FastRq::for_epilogue::<FP>(p);
     if kp > WIDE_KMAX {
         // SAFETY: same contract.
         return unsafe { gemm_madd::<4, XOR, SIGNED, FP>(p, t) };
@@ -457,7 +470,7 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
                 bp = unsafe { bp.add(NR * 2) };
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
         }
         m += MR;
     }
@@ -511,6 +524,7 @@ unsafe fn gemm_maddubs_g<
     debug_assert_eq!(p.residual.group, GROUP);
     let kp4 = p.kp / 4;
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
+    let fast = FastRq::for_epilogue::<FP>(p);
     let ones = _mm256_set1_epi16(1);
     let res = &p.residual;
     /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`.
@@ -606,7 +620,7 @@ unsafe fn gemm_maddubs_g<
                 }
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
         }
         m += MR;
     }
@@ -636,9 +650,10 @@ pub(crate) unsafe fn acc_init<const MR: usize>(p: &PackedGemm, nb: usize) -> [[_
 ///
 /// # Safety
 /// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`; `p.requant.scale` is
-/// `Some` if `FP`.
+/// `Some` if `FP`; `fast` is [`FastRq::for_epilogue`] of `p` (or `None`).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
@@ -647,11 +662,63 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     m: usize,
     mr: usize,
     nb: usize,
+    fast: Option<&FastRq>,
+) {
+    let col = nb * 16;
+    // The common case inline (a call would spill the accumulators to pass them): the float
+    // form of the fast requantization on a whole column block.
+    let float = p.requant.fast.as_ref().and_then(|fq| fq.float.as_ref());
+    if let (false, Some(f), Some(ff), true) = (FP, fast, float, p.n - col >= 16) {
+        // SAFETY: the float form's `mul` has `n_blocks * 16 + 1` entries.
+        let fm = unsafe { ff.mul.as_ptr().add(col) };
+        let row = |r: usize| -> __m256i {
+            let rt = _mm256_set1_epi32(rowterm[r]);
+            let x0 = _mm256_add_epi32(acc[r][0], rt);
+            let x1 = _mm256_add_epi32(acc[r][1], rt);
+            // SAFETY: 17 entries from `col`.
+            unsafe { f.pack16(f.apply8f(x0, fm), f.apply8f(x1, fm.add(8))) }
+        };
+        let mut r = 0;
+        while r < mr {
+            let a = row(r);
+            let b = if r + 1 < mr { row(r + 1) } else { a };
+            let v = f.narrow::<SIGNED>(a, b);
+            // SAFETY: 16 bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
+            unsafe {
+                let c = t.c.add((m + r) * t.c_stride + col);
+                _mm_storeu_si128(c.cast(), _mm256_castsi256_si128(v));
+                if r + 1 < mr {
+                    _mm_storeu_si128(c.add(t.c_stride).cast(), _mm256_extracti128_si256::<1>(v));
+                }
+            }
+            r += 2;
+        }
+        return;
+    }
+    // SAFETY: same contract.
+    unsafe { epilogue16_general::<MR, SIGNED, FP>(p, t, acc, rowterm, m, mr, nb, fast) }
+}
+
+/// [`epilogue16`] for every requantization form and partial column blocks.
+///
+/// # Safety
+/// As [`epilogue16`].
+#[inline(never)]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn epilogue16_general<const MR: usize, const SIGNED: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+    acc: &[[__m256i; 2]; MR],
+    rowterm: &[i32; MR],
+    m: usize,
+    mr: usize,
+    nb: usize,
+    fast: Option<&FastRq>,
 ) {
     let col = nb * 16;
     let cnt = 16.min(p.n - col);
-    if let (false, Some(fq)) = (FP, &p.requant.fast) {
-        let f = FastRq::new(fq, &p.requant);
+    if let (false, Some(fq), Some(f)) = (FP, &p.requant.fast, fast) {
         // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
         let mul = unsafe { fq.mul.as_ptr().add(col) };
         let fmul = fq.float.as_ref().map(|ff| {

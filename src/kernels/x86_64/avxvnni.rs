@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 
-use super::avx2::{acc_init, epilogue16, row_sum_u8};
+use super::avx2::{acc_init, epilogue16, row_sum_u8, FastRq};
 
 /// `conv_gemm_q{u8,i8}_6x16[_fp32rq]__avxvnni`: 6 rows x 16 columns per tile, `Vnni` packed
 /// weights with `nr = 16`; `FP`: ONNX Runtime float requantization (`p.requant.scale` is
@@ -22,6 +22,7 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: b
     debug_assert_eq!(p.nr, NR);
     let kp4 = p.kp / 4;
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
+    let fast = FastRq::for_epilogue::<FP>(p);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -70,7 +71,7 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: b
                 *ap = unsafe { ap.sub(p.kp) };
             }
             // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb) };
+            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb, fast.as_ref()) };
         }
         m += MR;
     }
