@@ -542,6 +542,36 @@ unsafe fn gemm_maddubs_g<
         flip: __m256i,
         ones: __m256i,
     ) {
+        if len == 1 {
+            // One quad: widen each row's pair sums right away, so only one row's products
+            // are live at a time (all rows' products first spill with 4-row tiles).
+            // SAFETY: quad `q < kp4` of the block (callers), 64 bytes of weights.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_si256(bp.add(q * 64).cast()),
+                    _mm256_loadu_si256(bp.add(q * 64 + 32).cast()),
+                )
+            };
+            for (a, ap) in acc.iter_mut().zip(arow) {
+                // SAFETY: `q * 4 + 4 <= kp` bytes of the row are readable.
+                let a4 = unsafe { (ap.add(q * 4) as *const i32).read_unaligned() };
+                let mut av = _mm256_set1_epi32(a4);
+                if XOR {
+                    av = _mm256_xor_si256(av, flip);
+                }
+                let mut p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones);
+                let mut p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones);
+                // Keep this row's products ahead of the next row's (see below).
+                // SAFETY: an empty template; the operands stay in their registers.
+                unsafe {
+                    std::arch::asm!("/* {0} {1} */", inout(ymm_reg) p0, inout(ymm_reg) p1,
+                        options(pure, nomem, nostack, preserves_flags));
+                }
+                a[0] = _mm256_add_epi32(a[0], p0);
+                a[1] = _mm256_add_epi32(a[1], p1);
+            }
+            return;
+        }
         let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
         for qq in q..q + len {
             // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
