@@ -397,12 +397,17 @@ pub fn im2col(
     let c = g.in_c;
     let run = g.filter_w * c;
     let k = g.filter_h * run;
-    // Pixel `p0`'s coordinates, then stepped per row (no divisions per row).
-    let (mut ox, mut oy, mut b) = (
+    // Pixel `p0`'s coordinates `(ox, oy, b)`, then stepped per row (no divisions per row).
+    let mut pos = (
         p0 % g.out_w,
         (p0 / g.out_w) % g.out_h,
         p0 / (g.out_w * g.out_h),
     );
+    let step = |(ox, oy, b): (usize, usize, usize)| match (ox + 1 == g.out_w, oy + 1 == g.out_h) {
+        (false, _) => (ox + 1, oy, b),
+        (true, false) => (0, oy + 1, b),
+        (true, true) => (0, 0, b + 1),
+    };
     // Interior fast path: output columns whose filter rows are wholly inside the image
     // horizontally, on output rows whose filter rows are all inside vertically, copy
     // `filter_h` runs from offsets fixed per output row (`row_off`, recomputed when the output
@@ -423,6 +428,8 @@ pub fn im2col(
         if kp > k {
             row[kp - 4..].copy_from_slice(&[0; 4]);
         }
+        let (ox, oy, b) = pos;
+        pos = step(pos);
         if (x_lo..x_hi).contains(&ox) {
             let key = b * g.out_h + oy;
             if key != row_key {
@@ -440,29 +447,9 @@ pub fn im2col(
                         &input[o + x0..o + x0 + run],
                     );
                 }
-                ox += 1;
-                if ox == g.out_w {
-                    ox = 0;
-                    oy += 1;
-                    if oy == g.out_h {
-                        oy = 0;
-                        b += 1;
-                    }
-                }
                 continue;
             }
         }
-        let (px, py, pb) = (ox, oy, b);
-        ox += 1;
-        if ox == g.out_w {
-            ox = 0;
-            oy += 1;
-            if oy == g.out_h {
-                oy = 0;
-                b += 1;
-            }
-        }
-        let (ox, oy, b) = (px, py, pb);
         // The whole filter row is inside the image horizontally (taps contiguous).
         let x_first = g.in_x(ox, 0);
         let x_inside =
@@ -558,7 +545,7 @@ pub fn choose_nv(n: usize, lanes: usize, max_nv: usize) -> usize {
 }
 
 #[cfg(test)]
-mod maddubs_tests {
+mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -612,15 +599,7 @@ mod maddubs_tests {
                 }
             }
         }
-    }
-}
 
-#[cfg(test)]
-mod im2col_tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
         /// `im2col` over any pixel range equals the tap-by-tap definition: window bytes, the
         /// zero point outside the image, zero K padding (the interior fast path included).
         #[test]

@@ -542,23 +542,42 @@ unsafe fn gemm_maddubs_g<
         flip: __m256i,
         ones: __m256i,
     ) {
+        /// Quad `qq`'s 64 bytes of weights (two vectors of 8 columns).
+        ///
+        /// # Safety
+        /// AVX2; quad `qq` is inside the block at `bp`.
+        #[inline(always)]
+        unsafe fn weights(bp: *const u8, qq: usize) -> (__m256i, __m256i) {
+            // SAFETY: caller contract.
+            unsafe {
+                (
+                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
+                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
+                )
+            }
+        }
+        /// Quad `qq` of row `ap` broadcast (bytes xor 0x80 if `XOR`).
+        ///
+        /// # Safety
+        /// AVX2; `qq * 4 + 4 <= kp` bytes of the row are readable.
+        #[inline(always)]
+        unsafe fn broadcast<const XOR: bool>(ap: *const u8, qq: usize, flip: __m256i) -> __m256i {
+            // SAFETY: caller contract.
+            let av = _mm256_set1_epi32(unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() });
+            if XOR {
+                _mm256_xor_si256(av, flip)
+            } else {
+                av
+            }
+        }
         if len == 1 {
             // One quad: widen each row's pair sums right away, so only one row's products
             // are live at a time (all rows' products first spill with 4-row tiles).
-            // SAFETY: quad `q < kp4` of the block (callers), 64 bytes of weights.
-            let (b0, b1) = unsafe {
-                (
-                    _mm256_loadu_si256(bp.add(q * 64).cast()),
-                    _mm256_loadu_si256(bp.add(q * 64 + 32).cast()),
-                )
-            };
-            for (a, ap) in acc.iter_mut().zip(arow) {
-                // SAFETY: `q * 4 + 4 <= kp` bytes of the row are readable.
-                let a4 = unsafe { (ap.add(q * 4) as *const i32).read_unaligned() };
-                let mut av = _mm256_set1_epi32(a4);
-                if XOR {
-                    av = _mm256_xor_si256(av, flip);
-                }
+            // SAFETY: quad `q < kp4` of the block (callers).
+            let (b0, b1) = unsafe { weights(bp, q) };
+            for (a, &ap) in acc.iter_mut().zip(arow) {
+                // SAFETY: the rows hold all `kp4` quads.
+                let av = unsafe { broadcast::<XOR>(ap, q, flip) };
                 let mut p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones);
                 let mut p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones);
                 // Keep this row's products ahead of the next row's (see below).
@@ -574,20 +593,11 @@ unsafe fn gemm_maddubs_g<
         }
         let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
         for qq in q..q + len {
-            // SAFETY: quad `qq < kp4` of the block (callers), 64 bytes of weights.
-            let (b0, b1) = unsafe {
-                (
-                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
-                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
-                )
-            };
-            for (a16, ap) in acc16.iter_mut().zip(arow) {
-                // SAFETY: `qq * 4 + 4 <= kp` bytes of the row are readable.
-                let a4 = unsafe { (ap.add(qq * 4) as *const i32).read_unaligned() };
-                let mut av = _mm256_set1_epi32(a4);
-                if XOR {
-                    av = _mm256_xor_si256(av, flip);
-                }
+            // SAFETY: quad `qq < kp4` of the block (callers).
+            let (b0, b1) = unsafe { weights(bp, qq) };
+            for (a16, &ap) in acc16.iter_mut().zip(arow) {
+                // SAFETY: the rows hold all `kp4` quads.
+                let av = unsafe { broadcast::<XOR>(ap, qq, flip) };
                 a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
                 a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
                 // Keep each i16 sum a serial chain: left alone, LLVM rebalances the unrolled
@@ -708,25 +718,45 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
             // SAFETY: 17 entries from `col`.
             unsafe { f.pack16(f.apply8f(x0, fm), f.apply8f(x1, fm.add(8))) }
         };
-        let mut r = 0;
-        while r < mr {
-            let a = row(r);
-            let b = if r + 1 < mr { row(r + 1) } else { a };
-            let v = f.narrow::<SIGNED>(a, b);
-            // SAFETY: 16 bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
-            unsafe {
-                let c = t.c.add((m + r) * t.c_stride + col);
-                _mm_storeu_si128(c.cast(), _mm256_castsi256_si128(v));
-                if r + 1 < mr {
-                    _mm_storeu_si128(c.add(t.c_stride).cast(), _mm256_extracti128_si256::<1>(v));
-                }
-            }
-            r += 2;
-        }
+        // SAFETY: rows `m..m + mr` of C hold a whole block from `col`.
+        unsafe { store_row_pairs::<SIGNED>(f, t, m, mr, col, 16, row) };
         return;
     }
     // SAFETY: same contract.
     unsafe { epilogue16_general::<MR, SIGNED, FP>(p, t, acc, rowterm, m, mr, nb, fast) }
+}
+
+/// Narrow the `pack16` rows `row(0..mr)` of a tile two at a time and store `cnt` bytes of
+/// each from column `col` (an odd last row pairs with itself).
+///
+/// # Safety
+/// AVX2; rows `m..m + mr` of C have `cnt` (<= 16) writable bytes from `col`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_row_pairs<const SIGNED: bool>(
+    f: &FastRq,
+    t: &GemmRows,
+    m: usize,
+    mr: usize,
+    col: usize,
+    cnt: usize,
+    row: impl Fn(usize) -> __m256i,
+) {
+    let mut r = 0;
+    while r < mr {
+        let a = row(r);
+        let b = if r + 1 < mr { row(r + 1) } else { a };
+        let v = f.narrow::<SIGNED>(a, b);
+        // SAFETY: `cnt` bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
+        unsafe {
+            let c = t.c.add((m + r) * t.c_stride + col);
+            store_bytes(c, _mm256_castsi256_si128(v), cnt);
+            if r + 1 < mr {
+                store_bytes(c.add(t.c_stride), _mm256_extracti128_si256::<1>(v), cnt);
+            }
+        }
+        r += 2;
+    }
 }
 
 /// [`epilogue16`] for every requantization form and partial column blocks.
@@ -767,21 +797,8 @@ unsafe fn epilogue16_general<const MR: usize, const SIGNED: bool, const FP: bool
                 }
             }
         };
-        let mut r = 0;
-        while r < mr {
-            let a = row(r);
-            let b = if r + 1 < mr { row(r + 1) } else { a };
-            let v = f.narrow::<SIGNED>(a, b);
-            // SAFETY: `cnt` bytes of rows `m + r` (and `m + r + 1` if `< mr`) from `col`.
-            unsafe {
-                let c = t.c.add((m + r) * t.c_stride + col);
-                store_bytes(c, _mm256_castsi256_si128(v), cnt);
-                if r + 1 < mr {
-                    store_bytes(c.add(t.c_stride), _mm256_extracti128_si256::<1>(v), cnt);
-                }
-            }
-            r += 2;
-        }
+        // SAFETY: rows `m..m + mr` of C hold `cnt` bytes from `col`.
+        unsafe { store_row_pairs::<SIGNED>(f, t, m, mr, col, cnt, row) };
         return;
     }
     for r in 0..MR {
