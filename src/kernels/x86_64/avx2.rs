@@ -155,24 +155,26 @@ pub(crate) fn scale8(
     _mm256_sub_epi32(_mm256_srav_epi32(q, rsh), _mm256_cmpgt_epi32(rem, thr))
 }
 
-/// A [`FastRequant`] in registers, with the output zero point (i16 lanes) and activation
-/// bounds (bytes) of the narrowing that follows it.
+/// A [`FastRequant`] in registers, with its multiplier tables, the output zero point (i16
+/// lanes) and activation bounds (bytes) of the narrowing that follows it.
 #[derive(Clone, Copy)]
-pub(crate) struct FastRq {
+pub(crate) struct FastRq<'a> {
     add: __m256i,
     shift: __m128i,
     shift_odd: __m128i,
     zp: __m256i,
     lo: __m256i,
     hi: __m256i,
-    /// `FloatForm::add` (0 without a float form).
-    fadd: __m256,
+    /// `FastRequant::mul` (whole blocks plus one entry).
+    mul: &'a [u32],
+    /// The float form's multipliers and rounding constant, if the layer has one.
+    float: Option<(&'a [f32], __m256)>,
 }
 
-impl FastRq {
+impl<'a> FastRq<'a> {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn new(f: &FastRequant, rq: &Requant) -> FastRq {
+    pub(crate) fn new(f: &'a FastRequant, rq: &Requant) -> FastRq<'a> {
         FastRq {
             add: _mm256_set1_epi64x(f.add as i64),
             shift: _mm_cvtsi32_si128(f.shift as i32),
@@ -180,7 +182,49 @@ impl FastRq {
             zp: _mm256_set1_epi16(rq.out_zp as i16),
             lo: _mm256_set1_epi8(rq.act_min as i8),
             hi: _mm256_set1_epi8(rq.act_max as i8),
-            fadd: _mm256_set1_ps(f.float.as_ref().map_or(0.0, |ff| ff.add)),
+            mul: &f.mul,
+            float: f
+                .float
+                .as_ref()
+                .map(|ff| (ff.mul.as_slice(), _mm256_set1_ps(ff.add))),
+        }
+    }
+
+    /// Whether the float form applies ([`Self::pack2x8`] with `FLOAT = true`).
+    #[inline]
+    pub(crate) fn has_float(&self) -> bool {
+        self.float.is_some()
+    }
+
+    /// Entries `col..col + 16` requantized ([`Self::apply8`], or [`Self::apply8f`] if
+    /// `FLOAT`) and packed ([`Self::pack16`]): `x0` holds columns `col..col + 8`, `x1` the
+    /// next 8.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `col + 17 <= mul.len()` (whole blocks plus one); with `FLOAT`, the float
+    /// form exists.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn pack2x8<const FLOAT: bool>(
+        &self,
+        x0: __m256i,
+        x1: __m256i,
+        col: usize,
+    ) -> __m256i {
+        debug_assert!(col + 17 <= self.mul.len() && (!FLOAT || self.float.is_some()));
+        // SAFETY: caller contract; the float table is as long as `mul`.
+        unsafe {
+            if FLOAT {
+                let (fm, fadd) = self.float.unwrap_unchecked();
+                let fm = fm.as_ptr().add(col);
+                self.pack16(
+                    self.apply8f(x0, fm, fadd),
+                    self.apply8f(x1, fm.add(8), fadd),
+                )
+            } else {
+                let m = self.mul.as_ptr().add(col);
+                self.pack16(self.apply8(x0, m), self.apply8(x1, m.add(8)))
+            }
         }
     }
 
@@ -188,7 +232,7 @@ impl FastRq {
     /// kernel call (not per tile), if it has one and `FP` (ONNX Runtime numerics) is off.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn for_epilogue<const FP: bool>(p: &PackedGemm) -> Option<FastRq> {
+    pub(crate) fn for_epilogue<const FP: bool>(p: &'a PackedGemm) -> Option<FastRq<'a>> {
         match (FP, &p.requant.fast) {
             (false, Some(fq)) => Some(FastRq::new(fq, &p.requant)),
             _ => None,
@@ -200,15 +244,15 @@ impl FastRq {
     ///
     /// # Safety
     /// AVX2 and FMA; `mul` is valid for reads of 8 `f32` (`FloatForm::mul` from the lanes'
-    /// first entry); `self` was built from a `FastRequant` with a float form.
+    /// first entry); `fadd` is `FloatForm::add`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn apply8f(&self, x: __m256i, mul: *const f32) -> __m256i {
+    unsafe fn apply8f(&self, x: __m256i, mul: *const f32, fadd: __m256) -> __m256i {
         // SAFETY: 8 readable entries (caller contract).
         let m = unsafe { _mm256_loadu_ps(mul) };
         // |x| as f32, i32::MIN included (2^31): convert, then clear the sign bit.
         let a = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_cvtepi32_ps(x));
-        let mag = _mm256_cvttps_epi32(_mm256_fmadd_ps(a, m, self.fadd));
+        let mag = _mm256_cvttps_epi32(_mm256_fmadd_ps(a, m, fadd));
         _mm256_sign_epi32(mag, x)
     }
 
@@ -220,7 +264,7 @@ impl FastRq {
     /// entry: odd lanes read one entry ahead).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn apply8(&self, x: __m256i, mul: *const u32) -> __m256i {
+    unsafe fn apply8(&self, x: __m256i, mul: *const u32) -> __m256i {
         // SAFETY: 9 readable entries (caller contract).
         let (me, mo) = unsafe {
             (
@@ -245,7 +289,7 @@ impl FastRq {
     /// `[a0..4, b0..4 | a4..8, b4..8]` (`vpackssdw` order).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn pack16(&self, a: __m256i, b: __m256i) -> __m256i {
+    fn pack16(&self, a: __m256i, b: __m256i) -> __m256i {
         // Saturating steps are clamps, and clamps compose (module docs of `kernels::requant`).
         _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.zp)
     }
@@ -702,25 +746,26 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     m: usize,
     mr: usize,
     nb: usize,
-    fast: Option<&FastRq>,
+    fast: Option<&FastRq<'_>>,
 ) {
     let col = nb * 16;
     // The common case inline (a call would spill the accumulators to pass them): the float
     // form of the fast requantization on a whole column block.
-    let float = p.requant.fast.as_ref().and_then(|fq| fq.float.as_ref());
-    if let (false, Some(f), Some(ff), true) = (FP, fast, float, p.n - col >= 16) {
-        // SAFETY: the float form's `mul` has `n_blocks * 16 + 1` entries.
-        let fm = unsafe { ff.mul.as_ptr().add(col) };
-        let row = |r: usize| -> __m256i {
-            let rt = _mm256_set1_epi32(rowterm[r]);
-            let x0 = _mm256_add_epi32(acc[r][0], rt);
-            let x1 = _mm256_add_epi32(acc[r][1], rt);
-            // SAFETY: 17 entries from `col`.
-            unsafe { f.pack16(f.apply8f(x0, fm), f.apply8f(x1, fm.add(8))) }
-        };
-        // SAFETY: rows `m..m + mr` of C hold a whole block from `col`.
-        unsafe { store_row_pairs::<SIGNED>(f, t, m, mr, col, 16, row) };
-        return;
+    if let (false, Some(f), true) = (FP, fast, p.n - col >= 16) {
+        if f.has_float() {
+            let row = |r: usize| -> __m256i {
+                let rt = _mm256_set1_epi32(rowterm[r]);
+                let (x0, x1) = (
+                    _mm256_add_epi32(acc[r][0], rt),
+                    _mm256_add_epi32(acc[r][1], rt),
+                );
+                // SAFETY: the tables cover whole blocks plus one entry; the float form exists.
+                unsafe { f.pack2x8::<true>(x0, x1, col) }
+            };
+            // SAFETY: rows `m..m + mr` of C hold a whole block from `col`.
+            unsafe { store_row_pairs::<SIGNED>(f, t, m, mr, col, 16, row) };
+            return;
+        }
     }
     // SAFETY: same contract.
     unsafe { epilogue16_general::<MR, SIGNED, FP>(p, t, acc, rowterm, m, mr, nb, fast) }
@@ -734,7 +779,7 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn store_row_pairs<const SIGNED: bool>(
-    f: &FastRq,
+    f: &FastRq<'_>,
     t: &GemmRows,
     m: usize,
     mr: usize,
@@ -774,26 +819,24 @@ unsafe fn epilogue16_general<const MR: usize, const SIGNED: bool, const FP: bool
     m: usize,
     mr: usize,
     nb: usize,
-    fast: Option<&FastRq>,
+    fast: Option<&FastRq<'_>>,
 ) {
     let col = nb * 16;
     let cnt = 16.min(p.n - col);
-    if let (false, Some(fq), Some(f)) = (FP, &p.requant.fast, fast) {
-        // SAFETY: `fq.mul` has `n_blocks * 16 + 1` entries.
-        let mul = unsafe { fq.mul.as_ptr().add(col) };
-        let fmul = fq.float.as_ref().map(|ff| {
-            // SAFETY: the float form's `mul` is as long as `fq.mul`.
-            unsafe { ff.mul.as_ptr().add(col) }
-        });
+    if let (false, Some(f)) = (FP, fast) {
         let row = |r: usize| -> __m256i {
             let rt = _mm256_set1_epi32(rowterm[r]);
-            let x0 = _mm256_add_epi32(acc[r][0], rt);
-            let x1 = _mm256_add_epi32(acc[r][1], rt);
-            // SAFETY: 17 entries from `col` (see `mul`); FMA comes with the AVX2 tier.
+            let (x0, x1) = (
+                _mm256_add_epi32(acc[r][0], rt),
+                _mm256_add_epi32(acc[r][1], rt),
+            );
+            // SAFETY: the tables cover whole blocks plus one entry (padding); the float form is
+            // used only when it exists.
             unsafe {
-                match fmul {
-                    Some(fm) => f.pack16(f.apply8f(x0, fm), f.apply8f(x1, fm.add(8))),
-                    None => f.pack16(f.apply8(x0, mul), f.apply8(x1, mul.add(8))),
+                if f.has_float() {
+                    f.pack2x8::<true>(x0, x1, col)
+                } else {
+                    f.pack2x8::<false>(x0, x1, col)
                 }
             }
         };
@@ -906,9 +949,8 @@ struct DwBlock16<'a> {
     off: usize,
     /// Valid channels of the block (16 for a full one).
     cnt: usize,
-    /// The sign-magnitude requantization (not with `FP`) and its multipliers from `off`
-    /// (the float form's when `RQ == RQ_FLOAT`).
-    fast: Option<(FastRq, *const u32, *const f32)>,
+    /// The sign-magnitude requantization (not with `FP`); the block's entries start at `off`.
+    fast: Option<FastRq<'a>>,
 }
 
 impl DwBlock16<'_> {
@@ -939,14 +981,14 @@ impl DwBlock16<'_> {
                 hi = _mm256_add_epi32(hi, _mm256_madd_epi16(col[3], _mm256_load_si256(w.add(3))));
             }
         }
-        if let (RQ_INT | RQ_FLOAT, Some((f, mul, fmul))) = (RQ, self.fast) {
-            // SAFETY: `mul` and `fmul` (with `RQ_FLOAT`) have 17 entries (whole blocks plus
-            // one); `out` has `cnt` writable bytes.
+        if let (RQ_INT | RQ_FLOAT, Some(f)) = (RQ, &self.fast) {
+            // SAFETY: the tables cover whole blocks plus one entry; `RQ_FLOAT` only with a
+            // float form (`dwconv3x3`); `out` has `cnt` writable bytes.
             unsafe {
                 let w = if RQ == RQ_FLOAT {
-                    f.pack16(f.apply8f(lo, fmul), f.apply8f(hi, fmul.add(8)))
+                    f.pack2x8::<true>(lo, hi, self.off)
                 } else {
-                    f.pack16(f.apply8(lo, mul), f.apply8(hi, mul.add(8)))
+                    f.pack2x8::<false>(lo, hi, self.off)
                 };
                 let v = f.narrow::<SIGNED>(w, w);
                 store_bytes(out, _mm256_castsi256_si128(v), self.cnt);
@@ -1006,19 +1048,13 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const RQ: u8>(p: &PackedDw
     let cblocks = c.div_ceil(16);
     let (lo, hi) = crate::kernels::dwconv::interior_cols(g);
     let wbase = p.weights.as_slice().as_ptr() as *const __m256i;
-    // Built once per call; blocks offset the multiplier pointer.
+    // Built once per call; blocks index its tables from their offset.
     let fast = p
         .requant
         .fast
         .as_ref()
         .filter(|_| !FP && RQ != RQ_GENERAL)
-        .map(|fq| {
-            let fmul = fq
-                .float
-                .as_ref()
-                .map_or(std::ptr::null(), |ff| ff.mul.as_ptr());
-            (FastRq::new(fq, &p.requant), fq.mul.as_ptr(), fmul)
-        });
+        .map(|fq| FastRq::new(fq, &p.requant));
     for row in t.row_begin..t.row_end {
         let oy = row % g.out_h;
         let b = row / g.out_h;
@@ -1035,7 +1071,7 @@ unsafe fn dw_rows<const SIGNED: bool, const FP: bool, const RQ: u8>(p: &PackedDw
                     bias: p.bias.as_ptr().add(off).cast(),
                     off,
                     cnt: 16.min(c - off),
-                    fast: fast.map(|(f, mul, fmul)| (f, mul.add(off), fmul.wrapping_add(off))),
+                    fast,
                 }
             };
             // SAFETY: the zp row spans `max(cblocks * 16, in_w * c)` bytes.
