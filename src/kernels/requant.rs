@@ -104,12 +104,21 @@ pub struct FastRequant {
 /// magnitude with exact value `j`. [`FastRequant::new`] checks exactly that, `2B` evaluations
 /// per distinct multiplier, and keeps the float form only if every check holds (and
 /// `s <= 1/2`, so `2^31 * s + b` converts back without overflow).
+///
+/// **One-sided form** (`one_sided`). When the clamp maps every result at or below the zero
+/// point to `act_min` (`act_min >= out_zp`: ReLU-like layers, most of a MobileNet), the sign
+/// does not matter: `y = trunc(fma(f32(x), s, b))` for any `x`, 3 vector operations per 8
+/// lanes instead of 5. For `x >= 0` it is the magnitude above, so the same checks cover it;
+/// for `x < 0`, `x * s + b < b < 1` truncates to at most 0, and `out_zp + 0 <= act_min` clamps
+/// to `act_min` exactly as the negative exact results do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatForm {
     /// `mul / 2^S` per entry, same order and length as [`FastRequant::mul`].
     pub mul: Vec<f32>,
     /// `C / 2^S`.
     pub add: f32,
+    /// The one-sided form (type docs) applies: `act_min >= out_zp`.
+    pub one_sided: bool,
 }
 
 impl FloatForm {
@@ -120,8 +129,17 @@ impl FloatForm {
         (a as f32).mul_add(fm, add) as u64
     }
 
-    /// Build and check the float form of `(mul, add, shift)` for clamp bound `bound`.
-    fn new(mul: &[u32], add: u64, shift: u32, bound: u64) -> Option<FloatForm> {
+    /// Scalar model of the one-sided SIMD code: the unclamped result without zero point, for
+    /// any `x`.
+    pub fn lower(x: i32, fm: f32, add: f32) -> i32 {
+        // `|x| <= 2^31`, `fm <= 1/2`, `add < 1`: within i32 (truncation toward zero, like
+        // `cvttps2dq`).
+        (x as f32).mul_add(fm, add) as i32
+    }
+
+    /// Build and check the float form of `(mul, add, shift)` for clamp bound `bound`
+    /// (`one_sided`: the clamp maps every result at or below the zero point to `act_min`).
+    fn new(mul: &[u32], add: u64, shift: u32, bound: u64, one_sided: bool) -> Option<FloatForm> {
         let scale = 2f64.powi(-(shift as i32));
         let fadd = (add as f64 * scale) as f32;
         let mut out = Vec::with_capacity(mul.len());
@@ -131,7 +149,8 @@ impl FloatForm {
                 Some((pm, pf)) if pm == m => pf,
                 _ => {
                     let fm = (f64::from(m) * scale) as f32;
-                    if !(fm <= 0.5 && fadd < 1.0 && Self::agrees(m, add, shift, fm, fadd, bound)) {
+                    let mag = |a: u64| Self::mag(a, fm, fadd) as i64;
+                    if !(fm <= 0.5 && fadd < 1.0 && steps_agree(m, add, shift, bound, mag)) {
                         return None;
                     }
                     fm
@@ -143,32 +162,35 @@ impl FloatForm {
         Some(FloatForm {
             mul: out,
             add: fadd,
+            one_sided,
         })
     }
+}
 
-    /// The step checks of the type docs for one multiplier.
-    fn agrees(m: u32, add: u64, shift: u32, fm: f32, fadd: f32, bound: u64) -> bool {
-        const TOP: u64 = 1 << 31;
-        let f = |a: u64| Self::mag(a, fm, fadd);
-        for j in 1..=bound {
-            // First magnitude whose exact value `floor((a * m + add) / 2^shift)` reaches `j`.
-            let need = (u128::from(j) << shift).saturating_sub(u128::from(add));
-            let a_j = if m == 0 {
-                u128::MAX
-            } else {
-                need.div_ceil(u128::from(m))
-            };
-            if a_j > u128::from(TOP) {
-                // The exact value stays below `j` for every magnitude: so must the float one.
-                return f(TOP) < j;
-            }
-            let a_j = a_j as u64;
-            if f(a_j) < j || (a_j > 0 && f(a_j - 1) >= j) {
-                return false;
-            }
+/// The step checks of [`FloatForm`]'s docs for one multiplier: `f`, a non-decreasing function
+/// of the magnitude `a <= 2^31`, agrees with `floor((a * m + add) / 2^shift)` wherever that is
+/// below `bound`, and reaches `bound` where it does.
+fn steps_agree(m: u32, add: u64, shift: u32, bound: u64, f: impl Fn(u64) -> i64) -> bool {
+    const TOP: u64 = 1 << 31;
+    for j in 1..=bound {
+        // First magnitude whose exact value `floor((a * m + add) / 2^shift)` reaches `j`.
+        let need = (u128::from(j) << shift).saturating_sub(u128::from(add));
+        let a_j = if m == 0 {
+            u128::MAX
+        } else {
+            need.div_ceil(u128::from(m))
+        };
+        let j = j as i64;
+        if a_j > u128::from(TOP) {
+            // The exact value stays below `j` for every magnitude: so must the float one.
+            return f(TOP) < j;
         }
-        true
+        let a_j = a_j as u64;
+        if f(a_j) < j || (a_j > 0 && f(a_j - 1) >= j) {
+            return false;
+        }
     }
+    true
 }
 
 impl FastRequant {
@@ -207,7 +229,7 @@ impl FastRequant {
         mul.push(*mul.last()?);
         // Magnitudes from here on clamp alike (see `FAST_TIE_BOUND` for the negative side).
         let bound = (r.act_max - r.out_zp).max(r.out_zp - r.act_min).max(1) as u64;
-        let float = FloatForm::new(&mul, add, shift, bound);
+        let float = FloatForm::new(&mul, add, shift, bound, r.act_min >= r.out_zp);
         Some(FastRequant {
             mul,
             add,
@@ -226,6 +248,13 @@ impl FastRequant {
         let pow = (0..shift).fold(1 % m, |p, _| (p * 2) % m);
         let add = add % m;
         (1..=FAST_TIE_BOUND).any(|j| (j % m * pow + m - add).is_multiple_of(m))
+    }
+
+    /// Scalar model of the one-sided float SIMD code ([`FloatForm::one_sided`]): the
+    /// unclamped result without zero point; `None` without that form.
+    pub fn apply_lower(&self, x: i32, i: usize) -> Option<i32> {
+        let f = self.float.as_ref().filter(|f| f.one_sided)?;
+        Some(FloatForm::lower(x, f.mul[i], f.add))
     }
 
     /// Scalar model of the float SIMD code ([`FloatForm`]); `None` without a float form.
@@ -416,6 +445,10 @@ mod tests {
                         let got = y.saturating_add(zp).clamp(lo, hi);
                         prop_assert_eq!(got, r.apply(x, 0), "float: x {} m {} s {}", x, m, s);
                     }
+                    if let Some(y) = f.apply_lower(x, 0) {
+                        let got = y.saturating_add(zp).clamp(lo, hi);
+                        prop_assert_eq!(got, r.apply(x, 0), "one-sided: x {} m {} s {}", x, m, s);
+                    }
                 }
             }
         }
@@ -451,6 +484,48 @@ mod tests {
         }
         // The float form is the common case, not a corner.
         assert!(kept >= 100, "float form kept for only {kept} of 120 layers");
+    }
+
+    /// Every accumulator from below zero to past the clamp, for ReLU-like clamps (`act_min >=
+    /// zp`, uint8 and int8): the one-sided form, wherever `new` keeps it, equals the integer
+    /// form after the clamp; and it is never offered when negative results would survive the
+    /// clamp.
+    #[test]
+    fn one_sided_form_equals_integer_form_for_every_accumulator_below_the_clamp() {
+        let (mut kept, mut tried) = (0, 0);
+        for i in 0..40 {
+            let real = 1e-3 * (500f64).powf(f64::from(i) / 39.0) * (1.0 + 0.011 * f64::from(i % 5));
+            let (m, s) = quantize_multiplier(real.min(0.5));
+            for (zp, lo, hi) in [(0, 0, 255), (0, 0, 6 * 20), (-128, -128, 127), (3, 5, 200)] {
+                let r = Requant::new(&fixed(m, s, zp, lo, hi), 1);
+                let Some(f) = &r.fast else { continue };
+                if f.float.is_none() {
+                    continue;
+                }
+                tried += 1;
+                if !f.float.as_ref().unwrap().one_sided {
+                    continue;
+                }
+                kept += 1;
+                let top = ((300.0 / real) as i32).saturating_add(50);
+                for x in (-top..=top).chain([i32::MIN, i32::MAX, i32::MIN + 1]) {
+                    let want = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
+                    let got = f
+                        .apply_lower(x, 0)
+                        .unwrap()
+                        .saturating_add(zp)
+                        .clamp(lo, hi);
+                    assert_eq!(got, want, "x {x} real {real} zp {zp}");
+                }
+            }
+            // Negative results that survive the clamp: no one-sided form.
+            let r = Requant::new(&fixed(m, s, 128, 0, 255), 1);
+            assert!(r.fast.and_then(|f| f.float).is_none_or(|ff| !ff.one_sided));
+        }
+        assert!(
+            kept == tried && tried >= 120,
+            "one-sided form kept for {kept} of {tried}"
+        );
     }
 
     #[test]

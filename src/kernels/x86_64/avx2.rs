@@ -169,6 +169,8 @@ pub(crate) struct FastRq<'a> {
     mul: &'a [u32],
     /// The float form's multipliers and rounding constant, if the layer has one.
     float: Option<(&'a [f32], __m256)>,
+    /// `FloatForm::one_sided`.
+    one_sided: bool,
 }
 
 impl<'a> FastRq<'a> {
@@ -187,34 +189,47 @@ impl<'a> FastRq<'a> {
                 .float
                 .as_ref()
                 .map(|ff| (ff.mul.as_slice(), _mm256_set1_ps(ff.add))),
+            one_sided: f.float.as_ref().is_some_and(|ff| ff.one_sided),
         }
     }
 
-    /// Whether the float form applies ([`Self::pack2x8`] with `FLOAT = true`).
+    /// The cheapest form this requantization has: [`RQ_ONE_SIDED`], [`RQ_FLOAT`] or
+    /// [`RQ_INT`] (the `FORM` of [`Self::pack2x8`]).
     #[inline]
-    pub(crate) fn has_float(&self) -> bool {
-        self.float.is_some()
+    pub(crate) fn form(&self) -> u8 {
+        match self.float {
+            Some(_) if self.one_sided => RQ_ONE_SIDED,
+            Some(_) => RQ_FLOAT,
+            None => RQ_INT,
+        }
     }
 
-    /// Entries `col..col + 16` requantized ([`Self::apply8`], or [`Self::apply8f`] if
-    /// `FLOAT`) and packed ([`Self::pack16`]): `x0` holds columns `col..col + 8`, `x1` the
-    /// next 8.
+    /// Entries `col..col + 16` requantized in form `FORM` ([`RQ_INT`]: [`Self::apply8`],
+    /// [`RQ_FLOAT`]: [`Self::apply8f`], [`RQ_ONE_SIDED`]: [`Self::apply8l`]) and packed
+    /// ([`Self::pack16`]): `x0` holds columns `col..col + 8`, `x1` the next 8.
     ///
     /// # Safety
-    /// AVX2 and FMA; `col + 17 <= mul.len()` (whole blocks plus one); with `FLOAT`, the float
-    /// form exists.
+    /// AVX2 and FMA; `col + 17 <= mul.len()` (whole blocks plus one); the form is one this
+    /// requantization has (`FORM <= self.form()`).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn pack2x8<const FLOAT: bool>(
+    pub(crate) unsafe fn pack2x8<const FORM: u8>(
         &self,
         x0: __m256i,
         x1: __m256i,
         col: usize,
     ) -> __m256i {
-        debug_assert!(col + 17 <= self.mul.len() && (!FLOAT || self.float.is_some()));
+        debug_assert!(col + 17 <= self.mul.len() && FORM <= self.form() && FORM >= RQ_INT);
         // SAFETY: caller contract; the float table is as long as `mul`.
         unsafe {
-            if FLOAT {
+            if FORM == RQ_ONE_SIDED {
+                let (fm, fadd) = self.float.unwrap_unchecked();
+                let fm = fm.as_ptr().add(col);
+                self.pack16(
+                    self.apply8l(x0, fm, fadd),
+                    self.apply8l(x1, fm.add(8), fadd),
+                )
+            } else if FORM == RQ_FLOAT {
                 let (fm, fadd) = self.float.unwrap_unchecked();
                 let fm = fm.as_ptr().add(col);
                 self.pack16(
@@ -237,6 +252,19 @@ impl<'a> FastRq<'a> {
             (false, Some(fq)) => Some(FastRq::new(fq, &p.requant)),
             _ => None,
         }
+    }
+
+    /// [`Self::apply8f`] without the sign (`FloatForm::one_sided`, equal after the clamp
+    /// when every result at or below the zero point clamps to `act_min`): 3 vector operations.
+    ///
+    /// # Safety
+    /// As [`Self::apply8f`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn apply8l(&self, x: __m256i, mul: *const f32, fadd: __m256) -> __m256i {
+        // SAFETY: 8 readable entries (caller contract).
+        let m = unsafe { _mm256_loadu_ps(mul) };
+        _mm256_cvttps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(x), m, fadd))
     }
 
     /// [`Self::apply8`] in f32 (`FastRequant::float`, equal after the clamp): 5 vector
@@ -362,6 +390,9 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     p: &PackedGemm,
     t: &GemmRows,
 ) {
+    // No one-sided epilogue instance (the packing rarely declines `Maddubs`); the float form
+    // covers one-sided layers too.
+    const ONE: bool = false;
     const NR: usize = 16;
     debug_assert_eq!(p.nr, NR);
     let kp4 = p.kp / 4;
@@ -404,7 +435,9 @@ unsafe fn gemm_madd<const MR: usize, const XOR: bool, const SIGNED: bool, const 
                 bp = unsafe { bp.add(NR * 4) };
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
+            unsafe {
+                epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref())
+            };
         }
         m += MR;
     }
@@ -471,6 +504,9 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
+    // No one-sided epilogue instance (the packing rarely declines `Maddubs`); the float form
+    // covers one-sided layers too.
+    const ONE: bool = false;
     const NR: usize = 16;
     const MR: usize = WIDE_MR;
     debug_assert_eq!(p.nr, NR);
@@ -514,7 +550,9 @@ unsafe fn gemm_madd_wide<const XOR: bool, const SIGNED: bool, const FP: bool>(
                 bp = unsafe { bp.add(NR * 2) };
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
+            unsafe {
+                epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref())
+            };
         }
         m += MR;
     }
@@ -539,18 +577,22 @@ unsafe fn gemm_maddubs<const XOR: bool, const SIGNED: bool, const FP: bool>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
-    // SAFETY: same contract; the group is a compile-time constant of the inner loop.
+    // SAFETY: same contract; the group and the epilogue's form are compile-time constants.
     unsafe {
-        match p.residual.group {
-            4 => gemm_maddubs_g::<4, 3, XOR, SIGNED, FP>(p, t),
-            2 => gemm_maddubs_g::<2, 3, XOR, SIGNED, FP>(p, t),
+        match (p.residual.group, one_sided::<FP>(p)) {
+            (4, false) => gemm_maddubs_g::<4, 3, XOR, SIGNED, FP, false>(p, t),
+            (4, true) => gemm_maddubs_g::<4, 3, XOR, SIGNED, FP, true>(p, t),
+            (2, false) => gemm_maddubs_g::<2, 3, XOR, SIGNED, FP, false>(p, t),
+            (2, true) => gemm_maddubs_g::<2, 3, XOR, SIGNED, FP, true>(p, t),
             // No i16 group sums to hold: room for a fourth row.
-            _ => gemm_maddubs_g::<1, 4, XOR, SIGNED, FP>(p, t),
+            (_, false) => gemm_maddubs_g::<1, 4, XOR, SIGNED, FP, false>(p, t),
+            (_, true) => gemm_maddubs_g::<1, 4, XOR, SIGNED, FP, true>(p, t),
         }
     }
 }
 
-/// [`gemm_maddubs`] with `GROUP` quads per i16 group (`p.residual.group == GROUP`).
+/// [`gemm_maddubs`] with `GROUP` quads per i16 group (`p.residual.group == GROUP`) and
+/// `ONE == one_sided::<FP>(p)`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_maddubs_g<
     const GROUP: usize,
@@ -558,6 +600,7 @@ unsafe fn gemm_maddubs_g<
     const XOR: bool,
     const SIGNED: bool,
     const FP: bool,
+    const ONE: bool,
 >(
     p: &PackedGemm,
     t: &GemmRows,
@@ -704,7 +747,9 @@ unsafe fn gemm_maddubs_g<
                 }
             }
             // SAFETY: epilogue contract as documented above.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref()) };
+            unsafe {
+                epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref())
+            };
         }
         m += MR;
     }
@@ -729,8 +774,20 @@ pub(crate) unsafe fn acc_init<const MR: usize>(p: &PackedGemm, nb: usize) -> [[_
     [[cb0, cb1]; MR]
 }
 
+/// Whether `p`'s requantization has the one-sided float form (and `FP`, ONNX Runtime's
+/// numerics, is off): kernels take it as a constant for [`epilogue16`].
+pub(crate) fn one_sided<const FP: bool>(p: &PackedGemm) -> bool {
+    !FP && p
+        .requant
+        .fast
+        .as_ref()
+        .and_then(|f| f.float.as_ref())
+        .is_some_and(|f| f.one_sided)
+}
+
 /// Row term, requantization (`FP`: ONNX Runtime's float form) and store of an `MR x 16` tile
-/// of ymm accumulators that started at the block's `col_bias` ([`acc_init`]).
+/// of ymm accumulators that started at the block's `col_bias` ([`acc_init`]). `ONE_SIDED`:
+/// the requantization has the one-sided float form ([`one_sided`]).
 ///
 /// # Safety
 /// AVX2; rows `m..m + mr` of C exist; block `nb` is a block of `p`; `p.requant.scale` is
@@ -738,7 +795,12 @@ pub(crate) unsafe fn acc_init<const MR: usize>(p: &PackedGemm, nb: usize) -> [[_
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: bool>(
+pub(crate) unsafe fn epilogue16<
+    const MR: usize,
+    const SIGNED: bool,
+    const FP: bool,
+    const ONE_SIDED: bool,
+>(
     p: &PackedGemm,
     t: &GemmRows,
     acc: &[[__m256i; 2]; MR],
@@ -752,18 +814,44 @@ pub(crate) unsafe fn epilogue16<const MR: usize, const SIGNED: bool, const FP: b
     // The common case inline (a call would spill the accumulators to pass them): the float
     // form of the fast requantization on a whole column block.
     if let (false, Some(f), true) = (FP, fast, p.n - col >= 16) {
-        if f.has_float() {
+        /// Requantize (form `FORM`) and store the whole block.
+        ///
+        /// # Safety
+        /// As [`epilogue16`]; `f` has form `FORM`; the block is whole.
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn whole<const MR: usize, const SIGNED: bool, const FORM: u8>(
+            f: &FastRq<'_>,
+            t: &GemmRows,
+            acc: &[[__m256i; 2]; MR],
+            rowterm: &[i32; MR],
+            m: usize,
+            mr: usize,
+            col: usize,
+        ) {
             let row = |r: usize| -> __m256i {
                 let rt = _mm256_set1_epi32(rowterm[r]);
                 let (x0, x1) = (
                     _mm256_add_epi32(acc[r][0], rt),
                     _mm256_add_epi32(acc[r][1], rt),
                 );
-                // SAFETY: the tables cover whole blocks plus one entry; the float form exists.
-                unsafe { f.pack2x8::<true>(x0, x1, col) }
+                // SAFETY: the tables cover whole blocks plus one entry; the form exists.
+                unsafe { f.pack2x8::<FORM>(x0, x1, col) }
             };
             // SAFETY: rows `m..m + mr` of C hold a whole block from `col`.
             unsafe { store_row_pairs::<SIGNED>(f, t, m, mr, col, 16, row) };
+        }
+        // One inlined form per kernel instance (`ONE_SIDED` is the kernel's, see
+        // [`one_sided`]): two would grow every tile loop.
+        if ONE_SIDED {
+            debug_assert_eq!(f.form(), RQ_ONE_SIDED);
+            // SAFETY: the form matches; the block is whole (checked above).
+            unsafe { whole::<MR, SIGNED, RQ_ONE_SIDED>(f, t, acc, rowterm, m, mr, col) };
+            return;
+        }
+        if f.form() >= RQ_FLOAT {
+            // SAFETY: as above.
+            unsafe { whole::<MR, SIGNED, RQ_FLOAT>(f, t, acc, rowterm, m, mr, col) };
             return;
         }
     }
@@ -830,13 +918,13 @@ unsafe fn epilogue16_general<const MR: usize, const SIGNED: bool, const FP: bool
                 _mm256_add_epi32(acc[r][0], rt),
                 _mm256_add_epi32(acc[r][1], rt),
             );
-            // SAFETY: the tables cover whole blocks plus one entry (padding); the float form is
+            // SAFETY: the tables cover whole blocks plus one entry (padding); each form is
             // used only when it exists.
             unsafe {
-                if f.has_float() {
-                    f.pack2x8::<true>(x0, x1, col)
-                } else {
-                    f.pack2x8::<false>(x0, x1, col)
+                match f.form() {
+                    RQ_ONE_SIDED => f.pack2x8::<RQ_ONE_SIDED>(x0, x1, col),
+                    RQ_FLOAT => f.pack2x8::<RQ_FLOAT>(x0, x1, col),
+                    _ => f.pack2x8::<RQ_INT>(x0, x1, col),
                 }
             }
         };
@@ -981,15 +1069,11 @@ impl DwBlock16<'_> {
                 hi = _mm256_add_epi32(hi, _mm256_madd_epi16(col[3], _mm256_load_si256(w.add(3))));
             }
         }
-        if let (RQ_INT | RQ_FLOAT, Some(f)) = (RQ, &self.fast) {
-            // SAFETY: the tables cover whole blocks plus one entry; `RQ_FLOAT` only with a
-            // float form (`dwconv3x3`); `out` has `cnt` writable bytes.
+        if let (RQ_INT..=RQ_ONE_SIDED, Some(f)) = (RQ, &self.fast) {
+            // SAFETY: the tables cover whole blocks plus one entry; `RQ` is a form `f` has
+            // (`dwconv3x3`); `out` has `cnt` writable bytes.
             unsafe {
-                let w = if RQ == RQ_FLOAT {
-                    f.pack2x8::<true>(lo, hi, self.off)
-                } else {
-                    f.pack2x8::<false>(lo, hi, self.off)
-                };
+                let w = f.pack2x8::<RQ>(lo, hi, self.off);
                 let v = f.narrow::<SIGNED>(w, w);
                 store_bytes(out, _mm256_castsi256_si128(v), self.cnt);
             }
@@ -1024,19 +1108,25 @@ unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows
     // SAFETY: same contract; the requantization form is a compile-time constant of the loops.
     unsafe {
         match (FP, &p.requant.fast) {
-            (false, Some(f)) if f.float.is_some() => dw_rows::<SIGNED, false, RQ_FLOAT>(p, t),
-            (false, Some(_)) => dw_rows::<SIGNED, false, RQ_INT>(p, t),
+            (false, Some(f)) => match &f.float {
+                Some(ff) if ff.one_sided => dw_rows::<SIGNED, false, RQ_ONE_SIDED>(p, t),
+                Some(_) => dw_rows::<SIGNED, false, RQ_FLOAT>(p, t),
+                None => dw_rows::<SIGNED, false, RQ_INT>(p, t),
+            },
             _ => dw_rows::<SIGNED, FP, RQ_GENERAL>(p, t),
         }
     }
 }
 
-/// Requantization forms of the depthwise loops: `Requant`'s general arrays (or ONNX Runtime's
-/// float form with `FP`), the sign-magnitude form (`Requant::fast`), or its float form
-/// (`FastRequant::float`).
+/// Requantization forms (the depthwise loops' `RQ`, [`FastRq::pack2x8`]'s `FORM`):
+/// `Requant`'s general arrays (or ONNX Runtime's float form with `FP`), the sign-magnitude
+/// form (`Requant::fast`), its float form (`FastRequant::float`), or the float form's
+/// one-sided variant (`FloatForm::one_sided`). Each form implies the ones before it, except
+/// the general one.
 const RQ_GENERAL: u8 = 0;
 const RQ_INT: u8 = 1;
 const RQ_FLOAT: u8 = 2;
+const RQ_ONE_SIDED: u8 = 3;
 
 /// [`dwconv3x3`] with the requantization form fixed (`RQ`, which `p.requant` has).
 #[target_feature(enable = "avx2,fma")]

@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
 
-use super::avx2::{acc_init, epilogue16, row_sum_u8, FastRq};
+use super::avx2::{acc_init, epilogue16, one_sided, row_sum_u8, FastRq};
 
 /// `conv_gemm_q{u8,i8}_6x16[_fp32rq]__avxvnni`: 6 rows x 16 columns per tile, `Vnni` packed
 /// weights with `nr = 16`; `FP`: ONNX Runtime float requantization (`p.requant.scale` is
@@ -15,6 +15,28 @@ use super::avx2::{acc_init, epilogue16, row_sum_u8, FastRq};
 /// packed B `kp * 16` bytes per block. Writes `min(16, n - col)` bytes per row and block.
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: bool>(
+    p: &PackedGemm,
+    t: &GemmRows,
+) {
+    // SAFETY: same contract; the epilogue's form is a compile-time constant.
+    unsafe {
+        if one_sided::<FP>(p) {
+            gemm_form::<MR, XOR, SIGNED, FP, true>(p, t)
+        } else {
+            gemm_form::<MR, XOR, SIGNED, FP, false>(p, t)
+        }
+    }
+}
+
+/// [`gemm`] with `ONE == one_sided::<FP>(p)`.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn gemm_form<
+    const MR: usize,
+    const XOR: bool,
+    const SIGNED: bool,
+    const FP: bool,
+    const ONE: bool,
+>(
     p: &PackedGemm,
     t: &GemmRows,
 ) {
@@ -71,7 +93,9 @@ unsafe fn gemm<const MR: usize, const XOR: bool, const SIGNED: bool, const FP: b
                 *ap = unsafe { ap.sub(p.kp) };
             }
             // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb, fast.as_ref()) };
+            unsafe {
+                epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &rowterm, m, mr, nb, fast.as_ref())
+            };
         }
         m += MR;
     }
