@@ -21,8 +21,16 @@ use crate::plan::{self, Plan, Span};
 pub const MAX_OP_INPUTS: usize = 64;
 pub const MAX_OP_OUTPUTS: usize = 8;
 
-/// Refuse models whose activations need more memory than an edge board has.
-pub const MAX_ARENA_BYTES: usize = 4 << 30;
+/// Refuse models whose activations need more memory than an edge board has: 4 GiB, or half
+/// the address space on 32-bit boards (computed in u64: `4usize << 30` is 0 there, which
+/// refused every model on armv7).
+pub const MAX_ARENA_BYTES: usize = {
+    let limit = 4u64 << 30;
+    let half_space = (usize::MAX / 2) as u64;
+    (if limit < half_space { limit } else { half_space }) as usize
+};
+// Regression guard for the armv7 bug above, checked by every build for every target.
+const _: () = assert!(MAX_ARENA_BYTES >= 1 << 30);
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {

@@ -47,21 +47,6 @@ fn fast_consts(f: &FastRequant) -> (__m512i, __m128i, __m128i) {
     )
 }
 
-/// Requantize 16 accumulators of columns `col..col+16` (see `kernels::requant`).
-///
-/// # Safety
-/// As [`Rq16::load`].
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn requant16(x: __m512i, rq: &Requant, col: usize) -> __m512i {
-    // SAFETY: caller contract.
-    let r = unsafe { Rq16::load(rq, col) }.apply(x, _mm512_set1_epi32(rq.out_zp));
-    _mm512_min_epi32(
-        _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)),
-        _mm512_set1_epi32(rq.act_max),
-    )
-}
-
 /// `f32(x) * scale`, clamped to `[lo, hi]`, rounded half to even (`vcvtps2dq` under the
 /// default MXCSR), plus `zp`: ONNX Runtime's requantization (`kernels::requant`).
 #[inline]
@@ -106,6 +91,10 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool, const FP: bool
     let (flo, fhi) = p.requant.float_bounds();
     let (flo, fhi) = (_mm512_set1_ps(flo), _mm512_set1_ps(fhi));
     let zp = _mm512_set1_epi32(p.requant.out_zp);
+    let (amin, amax) = (
+        _mm512_set1_epi32(p.requant.act_min),
+        _mm512_set1_epi32(p.requant.act_max),
+    );
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -157,6 +146,10 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool, const FP: bool
                 } else {
                     _mm512_setzero_ps()
                 };
+                // Loaded once per 16 columns: the stores to C below may alias anything, so
+                // LLVM would reload it for every row.
+                // SAFETY: the requant arrays are padded to `n_blocks * nr` (plus one entry).
+                let rq = (!FP).then(|| unsafe { Rq16::load(&p.requant, col) });
                 for r in 0..MR {
                     if r >= mr {
                         break;
@@ -165,11 +158,9 @@ unsafe fn gemm<const MR: usize, const NV: usize, const XOR: bool, const FP: bool
                         _mm512_add_epi32(acc[r][v], cb),
                         _mm512_set1_epi32(rowterm[r]),
                     );
-                    let y = if FP {
-                        requant16_fp(x, scale, flo, fhi, zp)
-                    } else {
-                        // SAFETY: see `requant16`.
-                        unsafe { requant16(x, &p.requant, col) }
+                    let y = match &rq {
+                        None => requant16_fp(x, scale, flo, fhi, zp),
+                        Some(rq) => _mm512_min_epi32(_mm512_max_epi32(rq.apply(x, zp), amin), amax),
                     };
                     let bytes = _mm512_cvtepi32_epi8(y);
                     // SAFETY: masked store of `cnt` bytes inside row `m + r` of C.
@@ -223,8 +214,9 @@ struct Rq16 {
     /// `FastRequant` form (then `mult` / `mult_odd` hold its even / odd multipliers):
     /// rounding constant and shifts.
     fast: Option<(__m512i, __m128i, __m128i)>,
-    /// The fast form's f32 form (`FastRequant::float`): multipliers and rounding constant.
-    float: Option<(__m512, __m512)>,
+    /// The fast form's f32 form (`FastRequant::float`): multipliers, rounding constant and
+    /// whether its one-sided variant applies (`FloatForm::one_sided`).
+    float: Option<(__m512, __m512, bool)>,
 }
 
 impl Rq16 {
@@ -245,6 +237,7 @@ impl Rq16 {
                         (
                             _mm512_loadu_ps(ff.mul.as_ptr().add(col)),
                             _mm512_set1_ps(ff.add),
+                            ff.one_sided,
                         )
                     }),
                     mult: _mm512_loadu_si512(f.mul.as_ptr().add(col).cast()),
@@ -269,12 +262,18 @@ impl Rq16 {
         }
     }
 
-    /// `MultiplyByQuantizedMultiplier(x) + out_zp` (wrapping, unclamped), as `requant16`; in
+    /// `MultiplyByQuantizedMultiplier(x) + out_zp` (wrapping, unclamped); in
     /// the `fast` form exact only after the caller's clamp to an 8-bit activation range.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     fn apply(&self, x: __m512i, zp: __m512i) -> __m512i {
-        if let Some((fm, fa)) = self.float {
+        if let Some((fm, fa, one_sided)) = self.float {
+            if one_sided {
+                // `FloatForm::one_sided`: every result at or below the zero point clamps to
+                // `act_min`, so the sign does not matter: 3 operations.
+                let r = _mm512_cvttps_epi32(_mm512_fmadd_ps(_mm512_cvtepi32_ps(x), fm, fa));
+                return _mm512_add_epi32(r, zp);
+            }
             // `FloatForm`: trunc(fma(f32(|x|), mul, add)) with `x`'s sign; equal to the
             // integer form below once clamped, 6 operations instead of 11.
             let a = _mm512_abs_ps(_mm512_cvtepi32_ps(x));
