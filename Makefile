@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OUT ?= out/demo
 
-.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm bench-run bench-peers
+.PHONY: help build test demo fmt clippy ci goldens cross deb deploy check-unit check-deploy boards test-arm test-armv7 bench-run bench-peers
 
 # Deployment (docs/deploy.md). BOARD names boards/BOARD/board.toml.
 BOARD ?= x86_64
@@ -148,6 +148,25 @@ test-arm: ## cross-build for aarch64, run kernel + tier tests under qemu (cortex
 	  $(ARM_TEST) --lib -- kernels:: ops::simd_tests matches_litert; \
 	  $(ARM_TEST) --test coral_tiers; \
 	  echo "== -cpu $$cpu: $$(( $$(date +%s) - start ))s"; \
+	done
+
+# armv7 (rpi-zero2, 32-bit Raspberry Pi OS) under qemu-arm. Needs (installed by .ci/run):
+# libc6-armhf-cross qemu-user, cargo-zigbuild, `rustup target add armv7-unknown-linux-gnueabihf`.
+# 32-bit ARM has no kernel tier (scalar only), so the check is the whole binary on a 32-bit
+# target (word size: MAX_ARENA_BYTES once wrapped to 0 there and refused every model): its
+# detections, as JSON, must equal the host scalar tier's byte for byte.
+ARMV7_BIN = $(TARGET_DIR)/armv7-unknown-linux-gnueabihf/release/spotter
+ARMV7_IMAGES ?= astronaut.png chelsea.png
+test-armv7: ## cross-build for armv7 (rpi-zero2); its detections under qemu-arm must equal the host scalar tier's
+	$(MAKE) cross BOARD=rpi-zero2
+	$(BUILD_SPOTTER)
+	@mkdir -p out
+	@set -e; for img in $(ARMV7_IMAGES); do \
+	  SPOTTER_ISA=scalar $(HOST_SPOTTER) detect models/samples/$$img --json > out/armv7-host.json; \
+	  qemu-arm -cpu cortex-a15 -L /usr/arm-linux-gnueabihf $(ARMV7_BIN) detect models/samples/$$img \
+	    --json > out/armv7-qemu.json; \
+	  cmp out/armv7-host.json out/armv7-qemu.json; \
+	  echo "armv7 under qemu-arm = host scalar: $$img ($$(grep -c . out/armv7-qemu.json) line(s))"; \
 	done
 
 # Reliability (issue 7; README "Reliability"). cargo-fuzz needs nightly:
