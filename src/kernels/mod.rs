@@ -21,10 +21,14 @@ pub use isa::Isa;
 
 /// The GEMM micro-kernel for `isa`, if it has one (see `aarch64::gemm_for`).
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{add_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice};
+pub use aarch64::{
+    add_for, binary_table_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice,
+};
 /// The GEMM micro-kernel for `isa`, if it has one (see `x86_64::gemm_for`).
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{add_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice};
+pub use x86_64::{
+    add_for, binary_table_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice,
+};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool, _fp32: bool) -> Option<GemmChoice> {
@@ -58,6 +62,12 @@ pub type AddFn =
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn add_for(_isa: Isa, _signed: bool) -> Option<(AddFn, &'static str)> {
     None
+}
+
+/// Only the scalar tier exists here: the reference ADD / MUL.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub fn binary_table_for(_isa: Isa) -> bool {
+    false
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

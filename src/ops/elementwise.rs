@@ -1,4 +1,5 @@
-//! ADD and MUL (float32, uint8, int8) with NumPy broadcasting up to rank 6.
+//! ADD and MUL (float32, uint8, int8) with NumPy broadcasting up to rank 6; 8-bit ones of equal
+//! shapes run a SIMD ADD kernel or a table of all input pairs where the tier has one.
 //!
 //! Parameters are derived as in TFLite `add.cc` / `mul.cc` Prepare; see
 //! [`crate::kernels::reference::elementwise`].
@@ -122,6 +123,66 @@ impl Kernel for AddSimd {
     }
 }
 
+/// 8-bit ADD or MUL through a table of all 65536 input pairs, built at load with the reference
+/// function (so exact by construction): one load per element instead of three fixed-point
+/// rescales (`kernels::binary_table_for` says on which tiers that wins). Equal shapes, split
+/// into chunks over threads. 64 KiB per op; the lookups hit L1/L2 (activations cluster).
+struct Table8 {
+    name: String,
+    /// `table[a << 8 | b]`: the output byte for input bytes `a`, `b`.
+    table: Box<[u8]>,
+}
+
+impl Table8 {
+    fn new(name: String, dtype: DType, math: &Math) -> Table8 {
+        let val = |x: usize| -> i32 {
+            if dtype == DType::I8 {
+                x as u8 as i8 as i32
+            } else {
+                x as i32
+            }
+        };
+        let table = (0..1usize << 16)
+            .map(|i| {
+                let (x, y) = (val(i >> 8), val(i & 255));
+                (match math {
+                    Math::AddQ(p) => add_quantized(x, y, p),
+                    Math::MulQ(p) => mul_quantized(x, y, p),
+                    _ => unreachable!("Table8 is built for quantized math only"),
+                }) as u8
+            })
+            .collect();
+        Table8 { name, table }
+    }
+}
+
+impl Kernel for Table8 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let len = outputs[0].len();
+        let out = SyncPtr(outputs[0].as_mut_ptr());
+        let (a, b) = (inputs[0], inputs[1]);
+        let tasks = if ctx.threads() == 1 || len < 4096 {
+            1
+        } else {
+            2 * ctx.threads()
+        };
+        let chunk = len.div_ceil(tasks).div_ceil(64) * 64;
+        let table: &[u8; 1 << 16] = self.table[..].try_into().expect("table of 65536 entries");
+        ctx.parallel_for(tasks, &|t| {
+            let (s, e) = ((t * chunk).min(len), ((t + 1) * chunk).min(len));
+            // SAFETY: tasks write disjoint chunks `s..e` of the `len`-byte output.
+            let out = unsafe { std::slice::from_raw_parts_mut(out.get().add(s), e - s) };
+            for ((o, &x), &y) in out.iter_mut().zip(&a[s..e]).zip(&b[s..e]) {
+                *o = table[(x as usize) << 8 | y as usize];
+            }
+        });
+    }
+}
+
 pub fn prepare(graph: &Graph, index: usize) -> Result<Box<dyn Kernel>, ModelError> {
     let isa =
         crate::kernels::isa::selected().map_err(|e| OpRef::new(graph, index).err(e.to_string()))?;
@@ -192,8 +253,15 @@ pub(crate) fn prepare_with_isa(
             (m, if dt == DType::U8 { "qu8" } else { "qi8" })
         }
     };
+    let same = in1.shape == out.shape && in2.shape == out.shape;
+    if same && in1.dtype != DType::F32 && crate::kernels::binary_table_for(isa) {
+        return Ok(Box::new(Table8::new(
+            format!("{opname}_{tag}_lut64k__scalar"),
+            in1.dtype,
+            &math,
+        )));
+    }
     if let Math::AddQ(params) = &math {
-        let same = in1.shape == out.shape && in2.shape == out.shape;
         if let (true, Some((kernel, isa_name))) =
             (same, crate::kernels::add_for(isa, in1.dtype == DType::I8))
         {

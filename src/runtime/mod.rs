@@ -27,7 +27,11 @@ pub const MAX_OP_OUTPUTS: usize = 8;
 pub const MAX_ARENA_BYTES: usize = {
     let limit = 4u64 << 30;
     let half_space = (usize::MAX / 2) as u64;
-    (if limit < half_space { limit } else { half_space }) as usize
+    (if limit < half_space {
+        limit
+    } else {
+        half_space
+    }) as usize
 };
 // Regression guard for the armv7 bug above, checked by every build for every target.
 const _: () = assert!(MAX_ARENA_BYTES >= 1 << 30);

@@ -72,6 +72,13 @@ pub fn dwconv_for(isa: Isa, signed: bool, fp32: bool) -> Option<(DwFn, &'static 
 
 pub use neon::AddFn;
 
+/// 8-bit ADD / MUL through a table of all input pairs (as on x86, `x86_64::add_for`): not
+/// on aarch64 until measured on a board (the 64 KiB table is twice a Cortex-A72's L1D; the
+/// NEON ADD kernel stays).
+pub fn binary_table_for(_isa: Isa) -> bool {
+    false
+}
+
 /// The 8-bit ADD kernel of `isa` (the NEON one serves both tiers) and its ISA name.
 pub fn add_for(isa: Isa, signed: bool) -> Option<(AddFn, &'static str)> {
     match isa {

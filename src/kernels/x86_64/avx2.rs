@@ -6,7 +6,6 @@ use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackFormat, PackedGemm};
-use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
 use crate::kernels::requant::{FastRequant, Requant};
 
 /// Sum of `len` bytes at `p` (u8), wrapping i32.
@@ -1313,111 +1312,6 @@ pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> crate::kernels::dwconv:
         (false, false) => dwconv3x3::<false, false>,
         (true, true) => dwconv3x3::<true, true>,
         (false, true) => dwconv3x3::<false, true>,
-    }
-}
-
-/// Broadcast form of `scale8`'s parameters for one multiplier / right shift.
-struct Scale {
-    mult: __m256i,
-    rsh: __m256i,
-    rmask: __m256i,
-    rthr: __m256i,
-}
-
-impl Scale {
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn new(mult: i32, left_shift: i32) -> Scale {
-        let rs = (-left_shift).clamp(0, 31);
-        let mask = ((1i64 << rs) - 1) as i32;
-        Scale {
-            mult: _mm256_set1_epi32(mult),
-            rsh: _mm256_set1_epi32(rs),
-            rmask: _mm256_set1_epi32(mask),
-            rthr: _mm256_set1_epi32(mask >> 1),
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn apply(&self, x: __m256i) -> __m256i {
-        scale8(x, self.mult, self.rsh, self.rmask, self.rthr)
-    }
-}
-
-/// `add_q{u8,i8}__avx2`: TFLite's 8-bit ADD (`AddElementwise` / `AddFunc`: offsets, left shift
-/// 20, three `MultiplyByQuantizedMultiplierSmallerThanOneExp`) on equal-shape inputs, 16
-/// elements per step; the tail (< 16) runs the scalar reference body.
-///
-/// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn add_q8<const SIGNED: bool>(
-    p: &QuantAddParams,
-    a: *const u8,
-    b: *const u8,
-    out: *mut u8,
-    len: usize,
-) {
-    let s1 = Scale::new(p.input1_multiplier, p.input1_shift);
-    let s2 = Scale::new(p.input2_multiplier, p.input2_shift);
-    let so = Scale::new(p.output_multiplier, p.output_shift);
-    let (o1, o2) = (
-        _mm256_set1_epi32(p.input1_offset),
-        _mm256_set1_epi32(p.input2_offset),
-    );
-    let oo = _mm256_set1_epi32(p.output_offset);
-    let (lo, hi) = (_mm256_set1_epi32(p.act_min), _mm256_set1_epi32(p.act_max));
-    let ls = _mm_cvtsi32_si128(p.left_shift);
-    let widen = |v: __m128i| -> __m256i {
-        if SIGNED {
-            _mm256_cvtepi8_epi32(v)
-        } else {
-            _mm256_cvtepu8_epi32(v)
-        }
-    };
-    let one = |x: __m256i, y: __m256i| -> __m256i {
-        let v1 = _mm256_sll_epi32(_mm256_add_epi32(x, o1), ls);
-        let v2 = _mm256_sll_epi32(_mm256_add_epi32(y, o2), ls);
-        let sum = _mm256_add_epi32(s1.apply(v1), s2.apply(v2));
-        let r = _mm256_add_epi32(so.apply(sum), oo);
-        _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
-    };
-    let mut i = 0;
-    while i + 16 <= len {
-        // SAFETY: `i + 16 <= len` bytes of a, b and out.
-        unsafe {
-            let x = _mm_loadu_si128(a.add(i).cast());
-            let y = _mm_loadu_si128(b.add(i).cast());
-            let r0 = one(widen(x), widen(y));
-            let r1 = one(widen(_mm_srli_si128::<8>(x)), widen(_mm_srli_si128::<8>(y)));
-            _mm_storeu_si128(out.add(i).cast(), narrow16::<SIGNED>(r0, r1));
-        }
-        i += 16;
-    }
-    while i < len {
-        // SAFETY: `i < len`.
-        unsafe {
-            let (x, y) = if SIGNED {
-                (*a.add(i) as i8 as i32, *b.add(i) as i8 as i32)
-            } else {
-                (*a.add(i) as i32, *b.add(i) as i32)
-            };
-            *out.add(i) = add_quantized(x, y, p) as u8;
-        }
-        i += 1;
-    }
-}
-
-/// # Safety
-/// AVX2; `a`, `b` valid for `len` reads, `out` for `len` writes.
-pub type AddFn =
-    unsafe fn(p: &QuantAddParams, a: *const u8, b: *const u8, out: *mut u8, len: usize);
-
-pub(crate) fn add_kernel(signed: bool) -> AddFn {
-    if signed {
-        add_q8::<true>
-    } else {
-        add_q8::<false>
     }
 }
 

@@ -4,7 +4,6 @@ use std::arch::x86_64::*;
 
 use crate::kernels::dwconv::{DwFn, DwRows, PackedDw};
 use crate::kernels::gemm::{GemmFn, GemmRows, PackedGemm};
-use crate::kernels::reference::elementwise::QuantAddParams;
 use crate::kernels::requant::{FastRequant, Requant};
 
 use super::avx2::row_sum_u8;
@@ -493,103 +492,5 @@ pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> DwFn {
         (false, false) => dwconv3x3::<false, false>,
         (true, true) => dwconv3x3::<true, true>,
         (false, true) => dwconv3x3::<false, true>,
-    }
-}
-
-/// Broadcast `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), -shift)`
-/// parameters for one multiplier (`shift <= 0`, TFLite's `...SmallerThanOneExp`).
-#[derive(Clone, Copy)]
-struct Scale16(Rq16);
-
-impl Scale16 {
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn new(mult: i32, shift: i32) -> Scale16 {
-        let rs = (-shift).clamp(0, 31);
-        let mask = ((1i64 << rs) - 1) as i32;
-        let m = _mm512_set1_epi32(mult);
-        Scale16(Rq16 {
-            fast: None,
-            float: None,
-            mult: m,
-            mult_odd: _mm512_srli_epi64::<32>(m),
-            lsh: _mm512_setzero_si512(),
-            rsh: _mm512_set1_epi32(rs),
-            rmask: _mm512_set1_epi32(mask),
-            rthr: _mm512_set1_epi32(mask >> 1),
-        })
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn apply(&self, x: __m512i) -> __m512i {
-        self.0.apply(x, _mm512_setzero_si512())
-    }
-}
-
-/// `add_q{u8,i8}_16x__avx512vnni`: TFLite's 8-bit ADD (as `avx2::add_q8`: offsets, left shift
-/// 20, three `MultiplyByQuantizedMultiplierSmallerThanOneExp`) on equal-shape inputs, 16
-/// elements per zmm; the tail uses masked loads and stores.
-///
-/// Reads exactly `len` bytes of `a` and `b`, writes exactly `len` bytes of `out`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn add_q8<const SIGNED: bool>(
-    p: &QuantAddParams,
-    a: *const u8,
-    b: *const u8,
-    out: *mut u8,
-    len: usize,
-) {
-    let s1 = Scale16::new(p.input1_multiplier, p.input1_shift);
-    let s2 = Scale16::new(p.input2_multiplier, p.input2_shift);
-    let so = Scale16::new(p.output_multiplier, p.output_shift);
-    let (o1, o2) = (
-        _mm512_set1_epi32(p.input1_offset),
-        _mm512_set1_epi32(p.input2_offset),
-    );
-    let oo = _mm512_set1_epi32(p.output_offset);
-    let (lo, hi) = (_mm512_set1_epi32(p.act_min), _mm512_set1_epi32(p.act_max));
-    let ls = _mm_cvtsi32_si128(p.left_shift);
-    let widen = |v: __m128i| -> __m512i {
-        if SIGNED {
-            _mm512_cvtepi8_epi32(v)
-        } else {
-            _mm512_cvtepu8_epi32(v)
-        }
-    };
-    let one = |x: __m128i, y: __m128i| -> __m128i {
-        let v1 = _mm512_sll_epi32(_mm512_add_epi32(widen(x), o1), ls);
-        let v2 = _mm512_sll_epi32(_mm512_add_epi32(widen(y), o2), ls);
-        let sum = _mm512_add_epi32(s1.apply(v1), s2.apply(v2));
-        let r = _mm512_add_epi32(so.apply(sum), oo);
-        // Clamped to the 8-bit activation range: the truncating narrow is exact.
-        _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi))
-    };
-    let mut i = 0;
-    while i + 16 <= len {
-        // SAFETY: `i + 16 <= len` bytes of a, b and out.
-        unsafe {
-            let x = _mm_loadu_si128(a.add(i).cast());
-            let y = _mm_loadu_si128(b.add(i).cast());
-            _mm_storeu_si128(out.add(i).cast(), one(x, y));
-        }
-        i += 16;
-    }
-    if i < len {
-        let mask: u16 = ((1u32 << (len - i)) - 1) as u16;
-        // SAFETY: masked loads/stores touch only the `len - i` remaining bytes.
-        unsafe {
-            let x = _mm_maskz_loadu_epi8(mask, a.add(i).cast());
-            let y = _mm_maskz_loadu_epi8(mask, b.add(i).cast());
-            _mm_mask_storeu_epi8(out.add(i).cast(), mask, one(x, y));
-        }
-    }
-}
-
-pub(crate) fn add_kernel(signed: bool) -> super::AddFn {
-    if signed {
-        add_q8::<true>
-    } else {
-        add_q8::<false>
     }
 }
