@@ -454,6 +454,24 @@ mod tests {
         }
     }
 
+    /// `form` (a scalar model without zero point) equals the sign-magnitude form after the
+    /// clamp for every accumulator of magnitude up to past the clamp, and at the extremes.
+    fn sweep_below_clamp(
+        f: &FastRequant,
+        real: f64,
+        zp: i32,
+        lo: i32,
+        hi: i32,
+        form: impl Fn(i32) -> i32,
+    ) {
+        let top = ((300.0 / real) as i32).saturating_add(50);
+        for x in (-top..=top).chain([i32::MIN, i32::MAX, i32::MIN + 1]) {
+            let want = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
+            let got = form(x).saturating_add(zp).clamp(lo, hi);
+            assert_eq!(got, want, "x {x} real {real} zp {zp}");
+        }
+    }
+
     /// Every magnitude up to past the clamp, for multipliers across the usual range: the float
     /// form, wherever `new` keeps it, equals the integer form after the clamp.
     #[test]
@@ -470,16 +488,7 @@ mod tests {
                     continue;
                 }
                 kept += 1;
-                let top = ((300.0 / real) as i32).saturating_add(50);
-                for x in (-top..=top).chain([i32::MIN, i32::MAX, i32::MIN + 1]) {
-                    let want = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
-                    let got = f
-                        .apply_float(x, 0)
-                        .unwrap()
-                        .saturating_add(zp)
-                        .clamp(lo, hi);
-                    assert_eq!(got, want, "x {x} real {real} zp {zp}");
-                }
+                sweep_below_clamp(f, real, zp, lo, hi, |x| f.apply_float(x, 0).unwrap());
             }
         }
         // The float form is the common case, not a corner.
@@ -507,16 +516,7 @@ mod tests {
                     continue;
                 }
                 kept += 1;
-                let top = ((300.0 / real) as i32).saturating_add(50);
-                for x in (-top..=top).chain([i32::MIN, i32::MAX, i32::MIN + 1]) {
-                    let want = f.apply(x, 0).saturating_add(zp).clamp(lo, hi);
-                    let got = f
-                        .apply_lower(x, 0)
-                        .unwrap()
-                        .saturating_add(zp)
-                        .clamp(lo, hi);
-                    assert_eq!(got, want, "x {x} real {real} zp {zp}");
-                }
+                sweep_below_clamp(f, real, zp, lo, hi, |x| f.apply_lower(x, 0).unwrap());
             }
             // Negative results that survive the clamp: no one-sided form.
             let r = Requant::new(&fixed(m, s, 128, 0, 255), 1);

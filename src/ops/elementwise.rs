@@ -98,16 +98,8 @@ impl Kernel for AddSimd {
         let out = SyncPtr(outputs[0].as_mut_ptr());
         let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
         let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
-        // Chunks of whole 64-byte lines, so only the last chunk has a scalar tail.
-        let tasks = if ctx.threads() == 1 || len < 4096 {
-            1
-        } else {
-            2 * ctx.threads()
-        };
-        let chunk = len.div_ceil(tasks).div_ceil(64) * 64;
         let (params, kernel) = (&self.params, self.kernel);
-        ctx.parallel_for(tasks, &|t| {
-            let (s, e) = ((t * chunk).min(len), ((t + 1) * chunk).min(len));
+        for_chunks(ctx, len, &|s, e| {
             // SAFETY: the kernel's tier is supported (chosen at prepare); inputs and output
             // hold `len` bytes (equal shapes, checked at prepare); tasks write disjoint chunks.
             unsafe {
@@ -130,7 +122,22 @@ impl Kernel for AddSimd {
 struct Table8 {
     name: String,
     /// `table[a << 8 | b]`: the output byte for input bytes `a`, `b`.
-    table: Box<[u8]>,
+    table: Box<[u8; 1 << 16]>,
+}
+
+/// Call `f(start, end)` over the pool for chunks of `0..len` made of whole 64-byte lines (so
+/// only the last chunk has a tail): one chunk single-threaded or for short tensors, else two
+/// per thread.
+fn for_chunks(ctx: &RunCtx, len: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    let tasks = if ctx.threads() == 1 || len < 4096 {
+        1
+    } else {
+        2 * ctx.threads()
+    };
+    let chunk = len.div_ceil(tasks).div_ceil(64) * 64;
+    ctx.parallel_for(tasks, &|t| {
+        f((t * chunk).min(len), ((t + 1) * chunk).min(len))
+    });
 }
 
 impl Table8 {
@@ -142,16 +149,16 @@ impl Table8 {
                 x as i32
             }
         };
-        let table = (0..1usize << 16)
-            .map(|i| {
-                let (x, y) = (val(i >> 8), val(i & 255));
-                (match math {
-                    Math::AddQ(p) => add_quantized(x, y, p),
-                    Math::MulQ(p) => mul_quantized(x, y, p),
-                    _ => unreachable!("Table8 is built for quantized math only"),
-                }) as u8
-            })
-            .collect();
+        let mut table = Box::new([0u8; 1 << 16]);
+        for (i, t) in table.iter_mut().enumerate() {
+            let (x, y) = (val(i >> 8), val(i & 255));
+            *t = match math {
+                Math::AddQ(p) => add_quantized(x, y, p),
+                Math::MulQ(p) => mul_quantized(x, y, p),
+                // Float math never builds a table (`prepare_with_isa`).
+                Math::AddF32 { .. } | Math::MulF32 { .. } => 0,
+            } as u8;
+        }
         Table8 { name, table }
     }
 }
@@ -165,15 +172,8 @@ impl Kernel for Table8 {
         let len = outputs[0].len();
         let out = SyncPtr(outputs[0].as_mut_ptr());
         let (a, b) = (inputs[0], inputs[1]);
-        let tasks = if ctx.threads() == 1 || len < 4096 {
-            1
-        } else {
-            2 * ctx.threads()
-        };
-        let chunk = len.div_ceil(tasks).div_ceil(64) * 64;
-        let table: &[u8; 1 << 16] = self.table[..].try_into().expect("table of 65536 entries");
-        ctx.parallel_for(tasks, &|t| {
-            let (s, e) = ((t * chunk).min(len), ((t + 1) * chunk).min(len));
+        let table = &*self.table;
+        for_chunks(ctx, len, &|s, e| {
             // SAFETY: tasks write disjoint chunks `s..e` of the `len`-byte output.
             let out = unsafe { std::slice::from_raw_parts_mut(out.get().add(s), e - s) };
             for ((o, &x), &y) in out.iter_mut().zip(&a[s..e]).zip(&b[s..e]) {
