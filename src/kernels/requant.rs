@@ -149,8 +149,7 @@ impl FloatForm {
                 Some((pm, pf)) if pm == m => pf,
                 _ => {
                     let fm = (f64::from(m) * scale) as f32;
-                    let mag = |a: u64| Self::mag(a, fm, fadd) as i64;
-                    if !(fm <= 0.5 && fadd < 1.0 && steps_agree(m, add, shift, bound, mag)) {
+                    if !(fm <= 0.5 && fadd < 1.0 && Self::agrees(m, add, shift, fm, fadd, bound)) {
                         return None;
                     }
                     fm
@@ -165,32 +164,30 @@ impl FloatForm {
             one_sided,
         })
     }
-}
 
-/// The step checks of [`FloatForm`]'s docs for one multiplier: `f`, a non-decreasing function
-/// of the magnitude `a <= 2^31`, agrees with `floor((a * m + add) / 2^shift)` wherever that is
-/// below `bound`, and reaches `bound` where it does.
-fn steps_agree(m: u32, add: u64, shift: u32, bound: u64, f: impl Fn(u64) -> i64) -> bool {
-    const TOP: u64 = 1 << 31;
-    for j in 1..=bound {
-        // First magnitude whose exact value `floor((a * m + add) / 2^shift)` reaches `j`.
-        let need = (u128::from(j) << shift).saturating_sub(u128::from(add));
-        let a_j = if m == 0 {
-            u128::MAX
-        } else {
-            need.div_ceil(u128::from(m))
-        };
-        let j = j as i64;
-        if a_j > u128::from(TOP) {
-            // The exact value stays below `j` for every magnitude: so must the float one.
-            return f(TOP) < j;
+    /// The step checks of the type docs for one multiplier.
+    fn agrees(m: u32, add: u64, shift: u32, fm: f32, fadd: f32, bound: u64) -> bool {
+        const TOP: u64 = 1 << 31;
+        let f = |a: u64| Self::mag(a, fm, fadd);
+        for j in 1..=bound {
+            // First magnitude whose exact value `floor((a * m + add) / 2^shift)` reaches `j`.
+            let need = (u128::from(j) << shift).saturating_sub(u128::from(add));
+            let a_j = if m == 0 {
+                u128::MAX
+            } else {
+                need.div_ceil(u128::from(m))
+            };
+            if a_j > u128::from(TOP) {
+                // The exact value stays below `j` for every magnitude: so must the float one.
+                return f(TOP) < j;
+            }
+            let a_j = a_j as u64;
+            if f(a_j) < j || (a_j > 0 && f(a_j - 1) >= j) {
+                return false;
+            }
         }
-        let a_j = a_j as u64;
-        if f(a_j) < j || (a_j > 0 && f(a_j - 1) >= j) {
-            return false;
-        }
+        true
     }
-    true
 }
 
 impl FastRequant {

@@ -141,7 +141,8 @@ fn for_chunks(ctx: &RunCtx, len: usize, f: &(dyn Fn(usize, usize) + Sync)) {
 }
 
 impl Table8 {
-    fn new(name: String, dtype: DType, math: &Math) -> Table8 {
+    /// The table of `f` (raw byte values interpreted as `dtype`, result narrowed to a byte).
+    fn new(name: String, dtype: DType, f: impl Fn(i32, i32) -> i32) -> Table8 {
         let val = |x: usize| -> i32 {
             if dtype == DType::I8 {
                 x as u8 as i8 as i32
@@ -151,13 +152,7 @@ impl Table8 {
         };
         let mut table = Box::new([0u8; 1 << 16]);
         for (i, t) in table.iter_mut().enumerate() {
-            let (x, y) = (val(i >> 8), val(i & 255));
-            *t = match math {
-                Math::AddQ(p) => add_quantized(x, y, p),
-                Math::MulQ(p) => mul_quantized(x, y, p),
-                // Float math never builds a table (`prepare_with_isa`).
-                Math::AddF32 { .. } | Math::MulF32 { .. } => 0,
-            } as u8;
+            *t = f(val(i >> 8), val(i & 255)) as u8;
         }
         Table8 { name, table }
     }
@@ -254,12 +249,21 @@ pub(crate) fn prepare_with_isa(
         }
     };
     let same = in1.shape == out.shape && in2.shape == out.shape;
-    if same && in1.dtype != DType::F32 && crate::kernels::binary_table_for(isa) {
-        return Ok(Box::new(Table8::new(
-            format!("{opname}_{tag}_lut64k__scalar"),
-            in1.dtype,
-            &math,
-        )));
+    if same && crate::kernels::binary_table_for(isa) {
+        let name = format!("{opname}_{tag}_lut64k__scalar");
+        match &math {
+            Math::AddQ(p) => {
+                return Ok(Box::new(Table8::new(name, in1.dtype, |x, y| {
+                    add_quantized(x, y, p)
+                })))
+            }
+            Math::MulQ(p) => {
+                return Ok(Box::new(Table8::new(name, in1.dtype, |x, y| {
+                    mul_quantized(x, y, p)
+                })))
+            }
+            Math::AddF32 { .. } | Math::MulF32 { .. } => {}
+        }
     }
     if let Math::AddQ(params) = &math {
         if let (true, Some((kernel, isa_name))) =

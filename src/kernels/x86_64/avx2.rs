@@ -168,8 +168,17 @@ pub(crate) struct FastRq<'a> {
     mul: &'a [u32],
     /// The float form's multipliers and rounding constant, if the layer has one.
     float: Option<(&'a [f32], __m256)>,
-    /// `FloatForm::one_sided`.
-    one_sided: bool,
+    /// [`fast_form`] of the `FastRequant`.
+    form: u8,
+}
+
+/// The cheapest form `f` has: [`RQ_ONE_SIDED`], [`RQ_FLOAT`] or [`RQ_INT`].
+fn fast_form(f: &FastRequant) -> u8 {
+    match &f.float {
+        Some(ff) if ff.one_sided => RQ_ONE_SIDED,
+        Some(_) => RQ_FLOAT,
+        None => RQ_INT,
+    }
 }
 
 impl<'a> FastRq<'a> {
@@ -188,7 +197,7 @@ impl<'a> FastRq<'a> {
                 .float
                 .as_ref()
                 .map(|ff| (ff.mul.as_slice(), _mm256_set1_ps(ff.add))),
-            one_sided: f.float.as_ref().is_some_and(|ff| ff.one_sided),
+            form: fast_form(f),
         }
     }
 
@@ -196,15 +205,11 @@ impl<'a> FastRq<'a> {
     /// [`RQ_INT`] (the `FORM` of [`Self::pack2x8`]).
     #[inline]
     pub(crate) fn form(&self) -> u8 {
-        match self.float {
-            Some(_) if self.one_sided => RQ_ONE_SIDED,
-            Some(_) => RQ_FLOAT,
-            None => RQ_INT,
-        }
+        self.form
     }
 
     /// Entries `col..col + 16` requantized in form `FORM` ([`RQ_INT`]: [`Self::apply8`],
-    /// [`RQ_FLOAT`]: [`Self::apply8f`], [`RQ_ONE_SIDED`]: [`Self::apply8l`]) and packed
+    /// [`RQ_FLOAT`] and [`RQ_ONE_SIDED`]: [`Self::apply8f`]) and packed
     /// ([`Self::pack16`]): `x0` holds columns `col..col + 8`, `x1` the next 8.
     ///
     /// # Safety
@@ -221,19 +226,13 @@ impl<'a> FastRq<'a> {
         debug_assert!(col + 17 <= self.mul.len() && FORM <= self.form() && FORM >= RQ_INT);
         // SAFETY: caller contract; the float table is as long as `mul`.
         unsafe {
-            if FORM == RQ_ONE_SIDED {
+            if FORM >= RQ_FLOAT {
                 let (fm, fadd) = self.float.unwrap_unchecked();
                 let fm = fm.as_ptr().add(col);
+                let one = FORM == RQ_ONE_SIDED;
                 self.pack16(
-                    self.apply8l(x0, fm, fadd),
-                    self.apply8l(x1, fm.add(8), fadd),
-                )
-            } else if FORM == RQ_FLOAT {
-                let (fm, fadd) = self.float.unwrap_unchecked();
-                let fm = fm.as_ptr().add(col);
-                self.pack16(
-                    self.apply8f(x0, fm, fadd),
-                    self.apply8f(x1, fm.add(8), fadd),
+                    self.apply8f(x0, fm, fadd, one),
+                    self.apply8f(x1, fm.add(8), fadd, one),
                 )
             } else {
                 let m = self.mul.as_ptr().add(col);
@@ -253,30 +252,28 @@ impl<'a> FastRq<'a> {
         }
     }
 
-    /// [`Self::apply8f`] without the sign (`FloatForm::one_sided`, equal after the clamp
-    /// when every result at or below the zero point clamps to `act_min`): 3 vector operations.
-    ///
-    /// # Safety
-    /// As [`Self::apply8f`].
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply8l(&self, x: __m256i, mul: *const f32, fadd: __m256) -> __m256i {
-        // SAFETY: 8 readable entries (caller contract).
-        let m = unsafe { _mm256_loadu_ps(mul) };
-        _mm256_cvttps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(x), m, fadd))
-    }
-
     /// [`Self::apply8`] in f32 (`FastRequant::float`, equal after the clamp): 5 vector
-    /// operations instead of 9, and no 64-bit lanes.
+    /// operations instead of 9, and no 64-bit lanes; with `one_sided` (a constant at every
+    /// call site; `FloatForm::one_sided`: every result at or below the zero point clamps to
+    /// `act_min`) without the sign, 3.
     ///
     /// # Safety
     /// AVX2 and FMA; `mul` is valid for reads of 8 `f32` (`FloatForm::mul` from the lanes'
-    /// first entry); `fadd` is `FloatForm::add`.
+    /// first entry); `fadd` is `FloatForm::add`; `one_sided` only if the form allows it.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply8f(&self, x: __m256i, mul: *const f32, fadd: __m256) -> __m256i {
+    unsafe fn apply8f(
+        &self,
+        x: __m256i,
+        mul: *const f32,
+        fadd: __m256,
+        one_sided: bool,
+    ) -> __m256i {
         // SAFETY: 8 readable entries (caller contract).
         let m = unsafe { _mm256_loadu_ps(mul) };
+        if one_sided {
+            return _mm256_cvttps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(x), m, fadd));
+        }
         // |x| as f32, i32::MIN included (2^31): convert, then clear the sign bit.
         let a = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_cvtepi32_ps(x));
         let mag = _mm256_cvttps_epi32(_mm256_fmadd_ps(a, m, fadd));
@@ -776,12 +773,7 @@ pub(crate) unsafe fn acc_init<const MR: usize>(p: &PackedGemm, nb: usize) -> [[_
 /// Whether `p`'s requantization has the one-sided float form (and `FP`, ONNX Runtime's
 /// numerics, is off): kernels take it as a constant for [`epilogue16`].
 pub(crate) fn one_sided<const FP: bool>(p: &PackedGemm) -> bool {
-    !FP && p
-        .requant
-        .fast
-        .as_ref()
-        .and_then(|f| f.float.as_ref())
-        .is_some_and(|f| f.one_sided)
+    !FP && p.requant.fast.as_ref().map(fast_form) == Some(RQ_ONE_SIDED)
 }
 
 /// Row term, requantization (`FP`: ONNX Runtime's float form) and store of an `MR x 16` tile
@@ -1106,12 +1098,10 @@ impl DwBlock16<'_> {
 unsafe fn dwconv3x3<const SIGNED: bool, const FP: bool>(p: &PackedDw, t: &DwRows) {
     // SAFETY: same contract; the requantization form is a compile-time constant of the loops.
     unsafe {
-        match (FP, &p.requant.fast) {
-            (false, Some(f)) => match &f.float {
-                Some(ff) if ff.one_sided => dw_rows::<SIGNED, false, RQ_ONE_SIDED>(p, t),
-                Some(_) => dw_rows::<SIGNED, false, RQ_FLOAT>(p, t),
-                None => dw_rows::<SIGNED, false, RQ_INT>(p, t),
-            },
+        match (FP, p.requant.fast.as_ref().map(fast_form)) {
+            (false, Some(RQ_ONE_SIDED)) => dw_rows::<SIGNED, false, RQ_ONE_SIDED>(p, t),
+            (false, Some(RQ_FLOAT)) => dw_rows::<SIGNED, false, RQ_FLOAT>(p, t),
+            (false, Some(_)) => dw_rows::<SIGNED, false, RQ_INT>(p, t),
             _ => dw_rows::<SIGNED, FP, RQ_GENERAL>(p, t),
         }
     }
