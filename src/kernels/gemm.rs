@@ -421,7 +421,44 @@ pub fn im2col(
     let mut row_off = [0usize; FAST_FH];
     let mut row_key = usize::MAX;
     let mut rows_inside = false;
-    for row in dst.chunks_exact_mut(kp).take(p1.saturating_sub(p0)) {
+    let rows = p1.saturating_sub(p0).min(dst.len() / kp);
+    // Runs shorter than 16 bytes (3x3 over RGB: 9) are copied as whole 16-byte moves at each
+    // run's offset; each move's extra bytes are overwritten by the next run, the K padding
+    // re-zeroed after, and the last run's excess lands in the next row, which is written after
+    // it. So: not on the last row, and only where the input holds 16 bytes from the run.
+    let wide = run < 16 && kp.saturating_sub(k) < 4 && (g.filter_h - 1) * run + 16 <= 2 * kp;
+    let mut last_off = 0;
+    let mut r = 0;
+    while r < rows {
+        let row_start = r * kp;
+        r += 1;
+        let (ox, oy, b) = pos;
+        if wide && rows_inside && b * g.out_h + oy == row_key && (x_lo..x_hi).contains(&ox) {
+            // The rest of this output row's interior, but not the last row of `dst`, nor past
+            // the last pixel whose runs have 16 input bytes.
+            let x0 = (ox * g.stride_w - g.pad_w) * c;
+            let step_x = g.stride_w * c;
+            let room = match input.len().checked_sub(last_off + x0 + 16) {
+                Some(spare) => spare / step_x + 1,
+                None => 0,
+            };
+            let n = room.min(x_hi - ox).min(rows - r);
+            if n > 0 {
+                for j in 0..n {
+                    let d0 = row_start + j * kp;
+                    let xs = x0 + j * step_x;
+                    for (fy, &o) in row_off.iter().enumerate().take(g.filter_h) {
+                        let d = d0 + fy * run;
+                        dst[d..d + 16].copy_from_slice(&input[o + xs..o + xs + 16]);
+                    }
+                    fill_run(&mut dst[d0 + k..d0 + kp], 0);
+                }
+                pos = step((ox + n - 1, oy, b));
+                r += n - 1;
+                continue;
+            }
+        }
+        let row = &mut dst[row_start..row_start + kp];
         // K padding (at most 3 bytes, `kp` is `k` rounded up to 4): zero the last 4 bytes
         // first with one store; the window bytes copied below overwrite the real ones. (A
         // `fill` of 1..3 bytes per row would be a `memset` call per row.)
@@ -438,6 +475,7 @@ pub fn im2col(
                 for (fy, o) in row_off.iter_mut().enumerate().take(g.filter_h) {
                     *o = g.in_y(oy, fy).map_or(0, |iy| g.input_offset(b, iy, 0));
                 }
+                last_off = row_off[..g.filter_h].iter().max().copied().unwrap_or(0);
             }
             if rows_inside {
                 let x0 = (ox * g.stride_w - g.pad_w) * c;

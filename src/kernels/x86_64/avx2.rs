@@ -348,6 +348,9 @@ pub(crate) fn narrow16<const SIGNED: bool>(v0: __m256i, v1: __m256i) -> __m128i 
 
 /// Store the first `cnt` (<= 16) bytes of `v` at `dst`.
 ///
+/// A partial store is up to four pieces (8, 4, 2, 1 bytes by the bits of `cnt`), never a
+/// `memcpy` call: partial column blocks (N = 24, 12, 546, ...) store one per row.
+///
 /// # Safety
 /// `dst` valid for `cnt` byte writes.
 #[inline]
@@ -356,13 +359,27 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, v: __m128i, cnt: usize) {
     if cnt >= 16 {
         // SAFETY: 16 writable bytes.
         unsafe { _mm_storeu_si128(dst.cast(), v) };
-    } else {
-        let mut tmp = [0u8; 16];
-        // SAFETY: 16-byte store into a 16-byte array; then `cnt` bytes to `dst`.
-        unsafe {
-            _mm_storeu_si128(tmp.as_mut_ptr().cast(), v);
-            std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cnt);
-        }
+        return;
+    }
+    let (mut v, mut o) = (v, 0);
+    // SAFETY (each piece): bytes `o..o + piece <= cnt` of `dst`, since `o` is the sum of the
+    // higher bits of `cnt` already stored.
+    if cnt & 8 != 0 {
+        unsafe { _mm_storel_epi64(dst.cast(), v) };
+        (v, o) = (_mm_bsrli_si128::<8>(v), 8);
+    }
+    if cnt & 4 != 0 {
+        unsafe { (dst.add(o) as *mut i32).write_unaligned(_mm_cvtsi128_si32(v)) };
+        (v, o) = (_mm_bsrli_si128::<4>(v), o + 4);
+    }
+    let rest = _mm_cvtsi128_si32(v) as u32;
+    if cnt & 2 != 0 {
+        unsafe { (dst.add(o) as *mut u16).write_unaligned(rest as u16) };
+        o += 2;
+    }
+    if cnt & 1 != 0 {
+        let b = if cnt & 2 != 0 { rest >> 16 } else { rest };
+        unsafe { *dst.add(o) = b as u8 };
     }
 }
 
