@@ -622,18 +622,17 @@ unsafe fn gemm_maddubs_g<
     debug_assert_eq!(p.nr, NR);
     debug_assert_eq!(p.format, PackFormat::Maddubs);
     debug_assert_eq!(p.residual.group, GROUP);
-    let kp4 = p.kp / 4;
     let flip = _mm256_set1_epi32(0x8080_8080u32 as i32);
     let fast = FastRq::for_epilogue::<FP>(p);
     let ones = _mm256_set1_epi16(1);
-    let res = &p.residual;
-    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc`.
+    /// One group of `len` quads from quad `q`: i16 sums, widened into `acc` (the first `W`
+    /// vectors of each row: `W = 1` computes only the block's first 8 columns).
     ///
     /// # Safety
     /// AVX2; quads `q..q + len` are inside the block at `bp` and the rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn group<const MR: usize, const XOR: bool>(
+    unsafe fn group<const MR: usize, const XOR: bool, const W: usize>(
         acc: &mut [[__m256i; 2]; MR],
         arow: &[*const u8; MR],
         bp: *const u8,
@@ -642,18 +641,20 @@ unsafe fn gemm_maddubs_g<
         flip: __m256i,
         ones: __m256i,
     ) {
-        /// Quad `qq`'s 64 bytes of weights (two vectors of 8 columns).
+        /// Quad `qq`'s 64 bytes of weights (two vectors of 8 columns; with `W = 1` only the
+        /// first, the second is zero).
         ///
         /// # Safety
         /// AVX2; quad `qq` is inside the block at `bp`.
         #[inline(always)]
-        unsafe fn weights(bp: *const u8, qq: usize) -> (__m256i, __m256i) {
+        unsafe fn weights<const W: usize>(bp: *const u8, qq: usize) -> (__m256i, __m256i) {
             // SAFETY: caller contract.
             unsafe {
-                (
-                    _mm256_loadu_si256(bp.add(qq * 64).cast()),
-                    _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()),
-                )
+                let b0 = _mm256_loadu_si256(bp.add(qq * 64).cast());
+                if W == 1 {
+                    return (b0, _mm256_setzero_si256());
+                }
+                (b0, _mm256_loadu_si256(bp.add(qq * 64 + 32).cast()))
             }
         }
         /// Quad `qq` of row `ap` broadcast (bytes xor 0x80 if `XOR`).
@@ -674,11 +675,15 @@ unsafe fn gemm_maddubs_g<
             // One quad: widen each row's pair sums right away, so only one row's products
             // are live at a time (all rows' products first spill with 4-row tiles).
             // SAFETY: quad `q < kp4` of the block (callers).
-            let (b0, b1) = unsafe { weights(bp, q) };
+            let (b0, b1) = unsafe { weights::<W>(bp, q) };
             for (a, &ap) in acc.iter_mut().zip(arow) {
                 // SAFETY: the rows hold all `kp4` quads.
                 let av = unsafe { broadcast::<XOR>(ap, q, flip) };
                 let mut p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones);
+                if W == 1 {
+                    a[0] = _mm256_add_epi32(a[0], p0);
+                    continue;
+                }
                 let mut p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones);
                 // Keep this row's products ahead of the next row's (see below).
                 // SAFETY: an empty template; the operands stay in their registers.
@@ -694,12 +699,14 @@ unsafe fn gemm_maddubs_g<
         let mut acc16 = [[_mm256_setzero_si256(); 2]; MR];
         for qq in q..q + len {
             // SAFETY: quad `qq < kp4` of the block (callers).
-            let (b0, b1) = unsafe { weights(bp, qq) };
+            let (b0, b1) = unsafe { weights::<W>(bp, qq) };
             for (a16, &ap) in acc16.iter_mut().zip(arow) {
                 // SAFETY: the rows hold all `kp4` quads.
                 let av = unsafe { broadcast::<XOR>(ap, qq, flip) };
                 a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(av, b0));
-                a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
+                if W == 2 {
+                    a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(av, b1));
+                }
                 // Keep each i16 sum a serial chain: left alone, LLVM rebalances the unrolled
                 // group's adds into trees, which need more live registers than the 16 ymm
                 // and spill (about one extra instruction per `vpmaddubsw`). The empty asm
@@ -713,56 +720,122 @@ unsafe fn gemm_maddubs_g<
         }
         for (a, a16) in acc.iter_mut().zip(&acc16) {
             a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(a16[0], ones));
-            a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
+            if W == 2 {
+                a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(a16[1], ones));
+            }
         }
     }
-    let full = kp4 / GROUP * GROUP;
+    /// Block `nb` of the row tile `arow` (`W` vectors of 8 columns, see [`group`]):
+    /// accumulate, residual, epilogue.
+    ///
+    /// # Safety
+    /// As [`gemm_maddubs_g`]; `nb` is a block of `p` in `t`'s range; with `W = 1` the block
+    /// holds at most 8 columns (`p.n - nb * 16 <= 8`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<
+        const GROUP: usize,
+        const MR: usize,
+        const XOR: bool,
+        const SIGNED: bool,
+        const FP: bool,
+        const ONE: bool,
+        const W: usize,
+    >(
+        p: &PackedGemm,
+        t: &GemmRows,
+        arow: &[*const u8; MR],
+        m: usize,
+        mr: usize,
+        nb: usize,
+        fast: Option<&FastRq<'_>>,
+        flip: __m256i,
+        ones: __m256i,
+    ) {
+        const NR: usize = 16;
+        debug_assert!(W == 2 || p.n - nb * NR <= 8);
+        let kp4 = p.kp / 4;
+        let full = kp4 / GROUP * GROUP;
+        let res = &p.residual;
+        // SAFETY: block `nb` spans `kp * 16` bytes.
+        let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
+        // SAFETY: block `nb` of `p`.
+        let mut acc = unsafe { acc_init::<MR>(p, nb) };
+        let mut q = 0;
+        while q < full {
+            // `GROUP` is a constant here: the group body unrolls.
+            // SAFETY: quads `q..q + GROUP <= kp4`.
+            unsafe { group::<MR, XOR, W>(&mut acc, arow, bp, q, GROUP, flip, ones) };
+            q += GROUP;
+        }
+        if full < kp4 {
+            // SAFETY: quads `full..kp4`.
+            unsafe { group::<MR, XOR, W>(&mut acc, arow, bp, full, kp4 - full, flip, ones) };
+        }
+        let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
+        debug_assert!((e1 - e0) % 2 == 0);
+        for e in (e0..e1).step_by(2) {
+            let (ka, kb) = (res.k[e] as usize, res.k[e + 1] as usize);
+            // SAFETY: entry pair `e / 2` holds `2 * NR` i16.
+            let (r0, r1) = unsafe {
+                let w = res.w.as_ptr().add(e / 2 * 2 * NR);
+                (
+                    _mm256_loadu_si256(w.cast()),
+                    _mm256_loadu_si256(w.add(NR).cast()),
+                )
+            };
+            let flip = if XOR { 0x80 } else { 0 };
+            for (a, ap) in acc.iter_mut().zip(arow) {
+                // SAFETY: `ka, kb < k <= kp`.
+                let (xa, xb) = unsafe { (*ap.add(ka) ^ flip, *ap.add(kb) ^ flip) };
+                // The pair `(xa, xb)`: `vpmaddwd` gives `xa * ra + xb * rb` per column.
+                let av = _mm256_set1_epi32(i32::from(xa) | i32::from(xb) << 16);
+                a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(av, r0));
+                if W == 2 {
+                    a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(av, r1));
+                }
+            }
+        }
+        // SAFETY: epilogue contract as documented above (with `W = 1` the second vector of
+        // each row is `col_bias`: harmless numbers, never stored).
+        unsafe { epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast) };
+    }
+    // A last block of at most 8 columns (N = 24: the Coral SSD's 24-channel projections, box
+    // heads of 12) runs half width: a quarter to a half of the layer's multiplies saved.
+    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
         let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
-            // SAFETY: block `nb` spans `kp * 16` bytes.
-            let bp = unsafe { p.data.as_slice().as_ptr().add(nb * p.kp * NR) };
-            // SAFETY: block `nb` of `p`.
-            let mut acc = unsafe { acc_init::<MR>(p, nb) };
-            let mut q = 0;
-            while q < full {
-                // `GROUP` is a constant here: the group body unrolls.
-                // SAFETY: quads `q..q + GROUP <= kp4`.
-                unsafe { group::<MR, XOR>(&mut acc, &arow, bp, q, GROUP, flip, ones) };
-                q += GROUP;
-            }
-            if full < kp4 {
-                // SAFETY: quads `full..kp4`.
-                unsafe { group::<MR, XOR>(&mut acc, &arow, bp, full, kp4 - full, flip, ones) };
-            }
-            let (e0, e1) = (res.start[nb] as usize, res.start[nb + 1] as usize);
-            debug_assert!((e1 - e0) % 2 == 0);
-            for e in (e0..e1).step_by(2) {
-                let (ka, kb) = (res.k[e] as usize, res.k[e + 1] as usize);
-                // SAFETY: entry pair `e / 2` holds `2 * NR` i16.
-                let (r0, r1) = unsafe {
-                    let w = res.w.as_ptr().add(e / 2 * 2 * NR);
-                    (
-                        _mm256_loadu_si256(w.cast()),
-                        _mm256_loadu_si256(w.add(NR).cast()),
-                    )
-                };
-                let flip = if XOR { 0x80 } else { 0 };
-                for (a, ap) in acc.iter_mut().zip(&arow) {
-                    // SAFETY: `ka, kb < k <= kp`.
-                    let (xa, xb) = unsafe { (*ap.add(ka) ^ flip, *ap.add(kb) ^ flip) };
-                    // The pair `(xa, xb)`: `vpmaddwd` gives `xa * ra + xb * rb` per column.
-                    let av = _mm256_set1_epi32(i32::from(xa) | i32::from(xb) << 16);
-                    a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(av, r0));
-                    a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(av, r1));
+            // SAFETY: `nb` is a block of `t`'s range; the half-width one has <= 8 columns.
+            unsafe {
+                if Some(nb) == half {
+                    block::<GROUP, MR, XOR, SIGNED, FP, ONE, 1>(
+                        p,
+                        t,
+                        &arow,
+                        m,
+                        mr,
+                        nb,
+                        fast.as_ref(),
+                        flip,
+                        ones,
+                    );
+                } else {
+                    block::<GROUP, MR, XOR, SIGNED, FP, ONE, 2>(
+                        p,
+                        t,
+                        &arow,
+                        m,
+                        mr,
+                        nb,
+                        fast.as_ref(),
+                        flip,
+                        ones,
+                    );
                 }
             }
-            // SAFETY: epilogue contract as documented above.
-            unsafe {
-                epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast.as_ref())
-            };
         }
         m += MR;
     }
