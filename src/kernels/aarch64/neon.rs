@@ -127,6 +127,9 @@ pub(crate) fn narrow16<const SIGNED: bool>(y: [int32x4_t; 4]) -> uint8x16_t {
 
 /// Store the first `cnt` (<= 16) bytes of `v` at `dst`.
 ///
+/// A partial store is up to four pieces (8, 4, 2, 1 bytes by the bits of `cnt`), never a
+/// `memcpy` call: partial column blocks (N = 24, 12, 546, ...) store one per row.
+///
 /// # Safety
 /// NEON; `dst` valid for `cnt` byte writes.
 #[inline]
@@ -135,13 +138,29 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, v: uint8x16_t, cnt: usize) {
     if cnt >= 16 {
         // SAFETY: 16 writable bytes.
         unsafe { vst1q_u8(dst, v) };
-    } else {
-        let mut tmp = [0u8; 16];
-        // SAFETY: 16-byte store into a 16-byte array; then `cnt` bytes to `dst`.
-        unsafe {
-            vst1q_u8(tmp.as_mut_ptr(), v);
-            std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cnt);
-        }
+        return;
+    }
+    let lanes = vreinterpretq_u64_u8(v);
+    let (lo, hi) = (vgetq_lane_u64::<0>(lanes), vgetq_lane_u64::<1>(lanes));
+    let mut o = 0;
+    // The bytes from `o` on, little-endian in a u64 (bytes `o..o + 8` of `v`).
+    let mut rest = lo;
+    // SAFETY (each piece): bytes `o..o + piece <= cnt` of `dst`, since `o` is the sum of the
+    // higher bits of `cnt` already stored.
+    if cnt & 8 != 0 {
+        unsafe { (dst as *mut u64).write_unaligned(lo.to_le()) };
+        (o, rest) = (8, hi);
+    }
+    if cnt & 4 != 0 {
+        unsafe { (dst.add(o) as *mut u32).write_unaligned((rest as u32).to_le()) };
+        (o, rest) = (o + 4, rest >> 32);
+    }
+    if cnt & 2 != 0 {
+        unsafe { (dst.add(o) as *mut u16).write_unaligned((rest as u16).to_le()) };
+        (o, rest) = (o + 2, rest >> 16);
+    }
+    if cnt & 1 != 0 {
+        unsafe { *dst.add(o) = rest as u8 };
     }
 }
 
