@@ -344,9 +344,18 @@ impl<T> SyncPtr<T> {
     }
 }
 
-/// Rows per task unit when splitting a GEMM over output pixels: a multiple of every
-/// micro-kernel's MR (4, 6, 8, 12).
-const ROW_UNIT: usize = 24;
+/// Rows per task below which a GEMM splits over column blocks first ([`split_gemm`]).
+const COLS_FIRST_ROWS: usize = 24;
+
+/// Rows per tile (`MR`) of a micro-kernel from its self-describing tile name (`4x16_maddubs_g1`,
+/// `8x32`, ...: rows `x` columns first), or 24 (a multiple of every kernel's) if it has none.
+fn tile_mr(tile: &str) -> usize {
+    tile.split('x')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(24)
+}
 
 /// Quantized conv as a SIMD GEMM: 1x1 stride-1 convs read the NHWC input as the A matrix;
 /// others gather windows into `scratch` (im2col, one `kp`-byte row per output pixel).
@@ -362,6 +371,9 @@ struct ConvGemm {
     macs: u64,
     /// Column blocks per kernel call (see `run`).
     nb_chunk: usize,
+    /// Rows per task unit when splitting over output pixels: the kernel's tile height, so
+    /// only a task's last tile may be partial, and units are small enough to share evenly.
+    row_unit: usize,
 }
 
 /// Packed weight bytes a kernel call should keep hot: half of the smallest L1 data cache of
@@ -383,14 +395,15 @@ impl Kernel for ConvGemm {
         let kp = self.packed.kp;
         let n = self.packed.n;
         let nbs = self.packed.n_blocks;
-        let units = rows.div_ceil(ROW_UNIT);
-        let (tasks_m, tasks_n) = split_gemm(ctx.threads(), units, nbs);
+        let unit = self.row_unit;
+        let units = rows.div_ceil(unit);
+        let (tasks_m, tasks_n) = split_gemm(ctx.threads(), rows, units, nbs);
         // Rows of task row-chunk `tm`: whole units, spread evenly (chunks differ by at most
         // one unit, so no task is left with a sliver).
         let chunk = |tm: usize, parts: usize| {
             let u0 = tm * units / parts;
             let u1 = (tm + 1) * units / parts;
-            ((u0 * ROW_UNIT).min(rows), (u1 * ROW_UNIT).min(rows))
+            ((u0 * unit).min(rows), (u1 * unit).min(rows))
         };
         let scratch = SyncPtr(self.scratch.as_mut_ptr());
         let (packed, kernel, direct, zx) = (&self.packed, self.kernel, self.direct, self.zx);
@@ -450,21 +463,21 @@ impl Kernel for ConvGemm {
     }
 }
 
-/// Task grid `(row chunks, column-block ranges)` for a GEMM of `units` row units and `nbs`
-/// column blocks on `threads` threads: one task single-threaded, else about `4 * threads`
-/// near-equal tasks (threads take tasks dynamically, so several per thread even out).
+/// Task grid `(row chunks, column-block ranges)` for a GEMM of `rows` rows in `units` row
+/// units and `nbs` column blocks on `threads` threads: one task single-threaded, else about
+/// `4 * threads` near-equal tasks (threads take tasks dynamically, so several per thread even
+/// out).
 ///
-/// Split over rows first (A rows are then read by one task only), unless there are fewer row
-/// units than tasks: then over column blocks first (each thread streams only its share of the
-/// weights, which there outweigh the activations), because a handful of 24-row units cannot
-/// be shared evenly (at 10x10, 5 units, the last of 4 rows: one thread got 60 of 100 rows;
-/// the SSD's 10x10 1x1 conv to 1280 channels went from 1.77x to 1.92x on 2 threads).
-fn split_gemm(threads: usize, units: usize, nbs: usize) -> (usize, usize) {
+/// Split over rows first (A rows are then read by one task only), unless there are fewer than
+/// [`COLS_FIRST_ROWS`] rows per task: then over column blocks first, so each thread streams
+/// only its share of the weights, which there outweigh the activations (the SSD's 10x10 1x1
+/// conv to 1280 channels went from 1.77x to 1.92x on 2 threads).
+fn split_gemm(threads: usize, rows: usize, units: usize, nbs: usize) -> (usize, usize) {
     if threads <= 1 {
         return (1, 1);
     }
     let target = 4 * threads;
-    if units < target {
+    if rows < COLS_FIRST_ROWS * target {
         let tasks_n = nbs.clamp(1, target);
         return (target.div_ceil(tasks_n).clamp(1, units), tasks_n);
     }
@@ -553,6 +566,7 @@ fn simd_conv(
         direct,
         zx: (-q.input_offset) as u8,
         nb_chunk,
+        row_unit: tile_mr(tile),
         scratch,
         macs,
     }))
@@ -671,6 +685,40 @@ pub(crate) fn prepare_with_isa(
 pub(crate) mod tests {
     use super::*;
     use crate::model::{Op, Tensor};
+
+    #[test]
+    fn tile_mr_reads_the_rows_of_every_tile_name() {
+        for (tile, mr) in [
+            ("3x16_maddubs_g4", 3),
+            ("4x16_maddubs_g1", 4),
+            ("6x16", 6),
+            ("12x16", 12),
+            ("8x32", 8),
+            ("6x64", 6),
+            ("scalar", 24),
+            ("0x16", 24),
+        ] {
+            assert_eq!(tile_mr(tile), mr, "{tile}");
+        }
+    }
+
+    /// The SSD's 19x19 layers: 361 rows in 3-row units on 2 threads give each thread's
+    /// contiguous block of tasks 180 and 181 rows (24-row units gave 192 and 169: 1.8x).
+    #[test]
+    fn gemm_rows_split_evenly_between_two_threads_at_19x19() {
+        let (rows, unit) = (361usize, 3);
+        let units = rows.div_ceil(unit);
+        let (tm, tn) = split_gemm(2, rows, units, 6);
+        assert_eq!((tm, tn), (8, 1));
+        let end = |t: usize| (t * units / tm * unit).min(rows);
+        let first_half = end(tm / 2);
+        assert!(
+            first_half.abs_diff(rows - first_half) <= unit,
+            "{first_half} of {rows}"
+        );
+        // Few rows: column blocks first.
+        assert_eq!(split_gemm(2, 100, 34, 20), (1, 8));
+    }
 
     pub(crate) fn tensor(
         name: &str,
