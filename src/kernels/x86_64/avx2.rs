@@ -808,32 +808,28 @@ unsafe fn gemm_maddubs_g<
         let mr = MR.min(t.rows - m);
         let arow = tile_rows::<MR>(t, m, mr);
         for nb in t.nb_begin..t.nb_end {
+            // The block at width `W` (a constant per call).
+            macro_rules! block_w {
+                ($w:literal) => {
+                    block::<GROUP, MR, XOR, SIGNED, FP, ONE, $w>(
+                        p,
+                        t,
+                        &arow,
+                        m,
+                        mr,
+                        nb,
+                        fast.as_ref(),
+                        flip,
+                        ones,
+                    )
+                };
+            }
             // SAFETY: `nb` is a block of `t`'s range; the half-width one has <= 8 columns.
             unsafe {
                 if Some(nb) == half {
-                    block::<GROUP, MR, XOR, SIGNED, FP, ONE, 1>(
-                        p,
-                        t,
-                        &arow,
-                        m,
-                        mr,
-                        nb,
-                        fast.as_ref(),
-                        flip,
-                        ones,
-                    );
+                    block_w!(1)
                 } else {
-                    block::<GROUP, MR, XOR, SIGNED, FP, ONE, 2>(
-                        p,
-                        t,
-                        &arow,
-                        m,
-                        mr,
-                        nb,
-                        fast.as_ref(),
-                        flip,
-                        ones,
-                    );
+                    block_w!(2)
                 }
             }
         }
