@@ -57,6 +57,8 @@ unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     debug_assert_eq!(p.nr, NR);
     let kp = p.kp;
     let flip = vdupq_n_u8(if XOR { 0x80 } else { 0 });
+    // A last block of at most 8 columns (the SSD's 24-channel projections) runs half width.
+    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -71,55 +73,86 @@ unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool, const 
             }
         }
         for nb in t.nb_begin..t.nb_end {
-            // SAFETY: block `nb` spans `kp * 16` bytes.
-            let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i8).add(nb * kp * NR) };
-            let mut acc = [[vdupq_n_s32(0); 4]; MR];
-            let mut k = 0;
-            while k + 16 <= kp {
-                // SAFETY: `k + 16 <= kp` bytes of each row are readable.
-                let a: [int8x16_t; MR] = std::array::from_fn(|r| unsafe {
-                    vreinterpretq_s8_u8(veorq_u8(vld1q_u8(arow[r].add(k)), flip))
-                });
-                macro_rules! group {
-                    ($($g:literal)*) => {$(
-                        // SAFETY: 64 bytes of k-group `k / 4 + g` inside block `nb`.
-                        let b: [int8x16_t; 4] =
-                            std::array::from_fn(|j| unsafe { vld1q_s8(bp.add($g * 64 + 16 * j)) });
-                        for r in 0..MR {
-                            for j in 0..4 {
-                                sdot!(acc[r][j], b[j], a[r], $g);
-                            }
-                        }
-                    )*};
+            // SAFETY: `nb` is a block of `t`'s range; the half-width one has <= 8 columns.
+            unsafe {
+                if Some(nb) == half {
+                    block::<MR, SIGNED, FP, 2>(p, t, &arow, &rowterm, m, mr, nb, flip)
+                } else {
+                    block::<MR, SIGNED, FP, 4>(p, t, &arow, &rowterm, m, mr, nb, flip)
                 }
-                group!(0 1 2 3);
-                // SAFETY: stays within (or one past) block `nb`.
-                bp = unsafe { bp.add(4 * 64) };
-                k += 16;
             }
-            while k < kp {
-                let a: [int8x16_t; MR] = std::array::from_fn(|r| {
-                    // SAFETY: `k + 4 <= kp` bytes of each row are readable.
-                    let w = unsafe { (arow[r].add(k) as *const u32).read_unaligned() };
-                    vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_u32(vdupq_n_u32(w)), flip))
-                });
-                // SAFETY: 64 bytes of k-group `k / 4` inside block `nb`.
-                let b: [int8x16_t; 4] =
-                    std::array::from_fn(|j| unsafe { vld1q_s8(bp.add(16 * j)) });
-                for r in 0..MR {
-                    for j in 0..4 {
-                        sdot!(acc[r][j], b[j], a[r]);
-                    }
-                }
-                // SAFETY: stays within (or one past) block `nb`.
-                bp = unsafe { bp.add(64) };
-                k += 4;
-            }
-            // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &rowterm, m, mr, nb) };
         }
         m += MR;
     }
+}
+
+/// Block `nb` of [`gemm_sdot`]'s row tile `arow`: the first `JN` of each row's four 4-column
+/// accumulators (`JN = 2`: only the block's first 8 columns), then the epilogue.
+///
+/// # Safety
+/// As [`gemm_sdot`]; `nb` is a block of `p` in `t`'s range; with `JN = 2` the block holds at
+/// most 8 columns (`p.n - nb * 16 <= 8`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<const MR: usize, const SIGNED: bool, const FP: bool, const JN: usize>(
+    p: &PackedGemm,
+    t: &GemmRows,
+    arow: &[*const u8; MR],
+    rowterm: &[i32; MR],
+    m: usize,
+    mr: usize,
+    nb: usize,
+    flip: uint8x16_t,
+) {
+    const NR: usize = 16;
+    debug_assert!(JN == 4 || p.n - nb * NR <= 8);
+    let kp = p.kp;
+    // SAFETY: block `nb` spans `kp * 16` bytes.
+    let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i8).add(nb * kp * NR) };
+    let mut acc = [[vdupq_n_s32(0); 4]; MR];
+    let mut k = 0;
+    while k + 16 <= kp {
+        // SAFETY: `k + 16 <= kp` bytes of each row are readable.
+        let a: [int8x16_t; MR] = std::array::from_fn(|r| unsafe {
+            vreinterpretq_s8_u8(veorq_u8(vld1q_u8(arow[r].add(k)), flip))
+        });
+        macro_rules! group {
+            ($($g:literal)*) => {$(
+                // SAFETY: 64 bytes of k-group `k / 4 + g` inside block `nb`.
+                let b: [int8x16_t; JN] =
+                    std::array::from_fn(|j| unsafe { vld1q_s8(bp.add($g * 64 + 16 * j)) });
+                for r in 0..MR {
+                    for j in 0..JN {
+                        sdot!(acc[r][j], b[j], a[r], $g);
+                    }
+                }
+            )*};
+        }
+        group!(0 1 2 3);
+        // SAFETY: stays within (or one past) block `nb`.
+        bp = unsafe { bp.add(4 * 64) };
+        k += 16;
+    }
+    while k < kp {
+        let a: [int8x16_t; MR] = std::array::from_fn(|r| {
+            // SAFETY: `k + 4 <= kp` bytes of each row are readable.
+            let w = unsafe { (arow[r].add(k) as *const u32).read_unaligned() };
+            vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_u32(vdupq_n_u32(w)), flip))
+        });
+        // SAFETY: 64 bytes of k-group `k / 4` inside block `nb`.
+        let b: [int8x16_t; JN] = std::array::from_fn(|j| unsafe { vld1q_s8(bp.add(16 * j)) });
+        for r in 0..MR {
+            for j in 0..JN {
+                sdot!(acc[r][j], b[j], a[r]);
+            }
+        }
+        // SAFETY: stays within (or one past) block `nb`.
+        bp = unsafe { bp.add(64) };
+        k += 4;
+    }
+    // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p` (with `JN = 2` columns 8..16
+    // hold zeros and are never stored).
+    unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, rowterm, m, mr, nb) };
 }
 
 /// The dotprod GEMM micro-kernel (`Sdot` format, `nr = 16`) and its tile name (`fp32`: ONNX

@@ -223,8 +223,82 @@ unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool, const F
 ) {
     const NR: usize = 16;
     debug_assert_eq!(p.nr, NR);
-    let kp = p.kp;
     let flip = vdup_n_u8(if XOR { 0x80 } else { 0 });
+    /// Block `nb` of the row tile `arow`: the first `W` pairs of 4-column accumulators of each
+    /// row (`W = 1`: only the block's first 8 columns), then the epilogue.
+    ///
+    /// # Safety
+    /// As [`gemm_mla`]; `nb` is a block of `p` in `t`'s range; with `W = 1` the block holds at
+    /// most 8 columns (`p.n - nb * 16 <= 8`).
+    #[inline(always)]
+    unsafe fn block<
+        const MR: usize,
+        const XOR: bool,
+        const SIGNED: bool,
+        const FP: bool,
+        const W: usize,
+    >(
+        p: &PackedGemm,
+        t: &GemmRows,
+        arow: &[*const u8; MR],
+        m: usize,
+        mr: usize,
+        nb: usize,
+        flip: uint8x8_t,
+    ) {
+        const NR: usize = 16;
+        debug_assert!(W == 2 || p.n - nb * NR <= 8);
+        let kp = p.kp;
+        // SAFETY: block `nb` spans `kp * 16` i16.
+        let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
+        let mut acc = [[vdupq_n_s32(0); 4]; MR];
+        // One k: the weight row at `bp + L * 16` times lane `L` of each row's activations.
+        macro_rules! step {
+            ($a:expr, $($l:literal)*) => {$(
+                // SAFETY: 16 i16 of the current k-group inside block `nb`.
+                let b0 = unsafe { vld1q_s16(bp.add($l * NR)) };
+                for r in 0..MR {
+                    let a = $a[r];
+                    acc[r][0] = vmlal_laneq_s16::<$l>(acc[r][0], vget_low_s16(b0), a);
+                    acc[r][1] = vmlal_high_laneq_s16::<$l>(acc[r][1], b0, a);
+                }
+                if W == 2 {
+                    // SAFETY: as above.
+                    let b1 = unsafe { vld1q_s16(bp.add($l * NR + 8)) };
+                    for r in 0..MR {
+                        let a = $a[r];
+                        acc[r][2] = vmlal_laneq_s16::<$l>(acc[r][2], vget_low_s16(b1), a);
+                        acc[r][3] = vmlal_high_laneq_s16::<$l>(acc[r][3], b1, a);
+                    }
+                }
+            )*};
+        }
+        let widen = |v: uint8x8_t| vreinterpretq_s16_u16(vmovl_u8(veor_u8(v, flip)));
+        let mut k = 0;
+        while k + 8 <= kp {
+            // SAFETY: `k + 8 <= kp` bytes of each row are readable.
+            let a: [int16x8_t; MR] =
+                std::array::from_fn(|r| widen(unsafe { vld1_u8(arow[r].add(k)) }));
+            step!(a, 0 1 2 3 4 5 6 7);
+            // SAFETY: stays within (or one past) block `nb`.
+            bp = unsafe { bp.add(8 * NR) };
+            k += 8;
+        }
+        if k < kp {
+            // `kp % 8 == 4`: the last 4 bytes of each row.
+            let a: [int16x8_t; MR] = std::array::from_fn(|r| {
+                // SAFETY: `k + 4 == kp` bytes of each row are readable.
+                let w = unsafe { (arow[r].add(k) as *const u32).read_unaligned() };
+                widen(vcreate_u8(u64::from(w)))
+            });
+            step!(a, 0 1 2 3);
+        }
+        // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p` (with `W = 1` columns 8..16
+        // hold zeros and are never stored).
+        unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
+    }
+    // A last block of at most 8 columns (the SSD's 24-channel projections) runs half width.
+    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -232,47 +306,14 @@ unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool, const F
         let arow: [*const u8; MR] =
             std::array::from_fn(|r| unsafe { t.a.add((m + r.min(mr - 1)) * t.a_stride) });
         for nb in t.nb_begin..t.nb_end {
-            // SAFETY: block `nb` spans `kp * 16` i16.
-            let mut bp = unsafe { (p.data.as_slice().as_ptr() as *const i16).add(nb * kp * NR) };
-            let mut acc = [[vdupq_n_s32(0); 4]; MR];
-            // One k: the weight row at `bp + L * 16` times lane `L` of each row's activations.
-            macro_rules! step {
-                ($a:expr, $($l:literal)*) => {$(
-                    // SAFETY: 16 i16 of the current k-group inside block `nb`.
-                    let (b0, b1) = unsafe {
-                        (vld1q_s16(bp.add($l * NR)), vld1q_s16(bp.add($l * NR + 8)))
-                    };
-                    for r in 0..MR {
-                        let a = $a[r];
-                        acc[r][0] = vmlal_laneq_s16::<$l>(acc[r][0], vget_low_s16(b0), a);
-                        acc[r][1] = vmlal_high_laneq_s16::<$l>(acc[r][1], b0, a);
-                        acc[r][2] = vmlal_laneq_s16::<$l>(acc[r][2], vget_low_s16(b1), a);
-                        acc[r][3] = vmlal_high_laneq_s16::<$l>(acc[r][3], b1, a);
-                    }
-                )*};
+            // SAFETY: `nb` is a block of `t`'s range; the half-width one has <= 8 columns.
+            unsafe {
+                if Some(nb) == half {
+                    block::<MR, XOR, SIGNED, FP, 1>(p, t, &arow, m, mr, nb, flip)
+                } else {
+                    block::<MR, XOR, SIGNED, FP, 2>(p, t, &arow, m, mr, nb, flip)
+                }
             }
-            let widen = |v: uint8x8_t| vreinterpretq_s16_u16(vmovl_u8(veor_u8(v, flip)));
-            let mut k = 0;
-            while k + 8 <= kp {
-                // SAFETY: `k + 8 <= kp` bytes of each row are readable.
-                let a: [int16x8_t; MR] =
-                    std::array::from_fn(|r| widen(unsafe { vld1_u8(arow[r].add(k)) }));
-                step!(a, 0 1 2 3 4 5 6 7);
-                // SAFETY: stays within (or one past) block `nb`.
-                bp = unsafe { bp.add(8 * NR) };
-                k += 8;
-            }
-            if k < kp {
-                // `kp % 8 == 4`: the last 4 bytes of each row.
-                let a: [int16x8_t; MR] = std::array::from_fn(|r| {
-                    // SAFETY: `k + 4 == kp` bytes of each row are readable.
-                    let w = unsafe { (arow[r].add(k) as *const u32).read_unaligned() };
-                    widen(vcreate_u8(u64::from(w)))
-                });
-                step!(a, 0 1 2 3);
-            }
-            // SAFETY: rows `m..m+mr` exist in C; `nb` is a block of `p`.
-            unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
         }
         m += MR;
     }
