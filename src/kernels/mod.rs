@@ -10,6 +10,7 @@ pub mod reference;
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+pub mod add_linear;
 pub mod dwconv;
 pub mod gemm;
 pub mod isa;
@@ -29,6 +30,20 @@ pub use aarch64::{
 pub use x86_64::{
     add_for, binary_table_for, dwconv_for, gemm_for, gemm_for_format, AddFn, GemmChoice,
 };
+
+/// The linear-form 8-bit ADD kernel for `isa` (see `x86_64::add_linear_for`).
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{add_linear_for, AddLinearFn};
+
+/// An 8-bit ADD kernel through its integer linear form ([`add_linear`]).
+#[cfg(not(target_arch = "x86_64"))]
+pub type AddLinearFn = unsafe fn(&add_linear::LinearAdd, *const u8, *const u8, *mut u8, usize);
+
+/// Only x86 tiers have a linear-form ADD kernel (aarch64 keeps its NEON ADD).
+#[cfg(not(target_arch = "x86_64"))]
+pub fn add_linear_for(_isa: Isa, _signed: bool) -> Option<(AddLinearFn, &'static str)> {
+    None
+}
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn gemm_for(_isa: Isa, _n: usize, _signed: bool, _fp32: bool) -> Option<GemmChoice> {

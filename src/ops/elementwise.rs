@@ -1,5 +1,7 @@
 //! ADD and MUL (float32, uint8, int8) with NumPy broadcasting up to rank 6; 8-bit ones of equal
-//! shapes run a SIMD ADD kernel or a table of all input pairs where the tier has one.
+//! shapes run a SIMD ADD kernel or a table of all input pairs where the tier has one, and on
+//! x86 an ADD whose table one integer linear form reproduces runs that form in SIMD
+//! (`kernels::add_linear`).
 //!
 //! Parameters are derived as in TFLite `add.cc` / `mul.cc` Prepare; see
 //! [`crate::kernels::reference::elementwise`].
@@ -105,6 +107,41 @@ impl Kernel for AddSimd {
             unsafe {
                 kernel(
                     params,
+                    a.get().add(s),
+                    b.get().add(s),
+                    out.get().add(s),
+                    e - s,
+                )
+            };
+        });
+    }
+}
+
+/// 8-bit ADD of equal shapes through its integer linear form (`kernels::add_linear`, exact for
+/// every input pair), split into chunks over threads.
+struct AddLinear {
+    name: String,
+    form: crate::kernels::add_linear::LinearAdd,
+    kernel: crate::kernels::AddLinearFn,
+}
+
+impl Kernel for AddLinear {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
+        let len = outputs[0].len();
+        let out = SyncPtr(outputs[0].as_mut_ptr());
+        let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
+        let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
+        let (form, kernel) = (&self.form, self.kernel);
+        for_chunks(ctx, len, &|s, e| {
+            // SAFETY: the kernel's tier is supported (chosen at prepare); inputs and output
+            // hold `len` bytes (equal shapes, checked at prepare); tasks write disjoint chunks.
+            unsafe {
+                kernel(
+                    form,
                     a.get().add(s),
                     b.get().add(s),
                     out.get().add(s),
@@ -253,9 +290,27 @@ pub(crate) fn prepare_with_isa(
         let name = format!("{opname}_{tag}_lut64k__scalar");
         match &math {
             Math::AddQ(p) => {
-                return Ok(Box::new(Table8::new(name, in1.dtype, |x, y| {
-                    add_quantized(x, y, p)
-                })))
+                let table = Table8::new(name, in1.dtype, |x, y| add_quantized(x, y, p));
+                let signed = in1.dtype == DType::I8;
+                let (alpha, beta) = add_slopes(p);
+                let form = crate::kernels::add_linear::LinearAdd::fit(
+                    &table.table,
+                    signed,
+                    alpha,
+                    beta,
+                    p.act_min,
+                    p.act_max,
+                );
+                if let (Some(form), Some((kernel, isa_name))) =
+                    (form, crate::kernels::add_linear_for(isa, signed))
+                {
+                    return Ok(Box::new(AddLinear {
+                        name: format!("add_{tag}_linear__{isa_name}"),
+                        form,
+                        kernel,
+                    }));
+                }
+                return Ok(Box::new(table));
             }
             Math::MulQ(p) => {
                 return Ok(Box::new(Table8::new(name, in1.dtype, |x, y| {
@@ -282,6 +337,17 @@ pub(crate) fn prepare_with_isa(
         bc,
         math,
     }))
+}
+
+/// Output units per input unit of each input of a quantized ADD: the real value of its
+/// fixed-point scale chain (`2^left_shift * mult_i * 2^shift_i / 2^31`, then the output's).
+fn add_slopes(p: &QuantAddParams) -> (f64, f64) {
+    let real = |m: i32, sh: i32| f64::from(m) * 2f64.powi(sh - 31);
+    let out = real(p.output_multiplier, p.output_shift) * 2f64.powi(p.left_shift);
+    (
+        real(p.input1_multiplier, p.input1_shift) * out,
+        real(p.input2_multiplier, p.input2_shift) * out,
+    )
 }
 
 /// TFLite `add.cc` Prepare for 8-bit: left_shift 20, multipliers relative to twice the larger

@@ -573,6 +573,43 @@ proptest! {
     }
 }
 
+/// Residual ADDs like Coral's (uint8, ReLU-free, and int8 with ReLU6) take the linear-form
+/// kernel on the x86 SIMD tiers where it exists, and equal the reference at lengths past the
+/// 32-byte loop and the 2-thread chunking; both dtypes and both kinds of kernel are seen.
+#[test]
+fn add_linear_form_kernel_matches_scalar() {
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..12u64 {
+        for signed in [false, true] {
+            let f = i as f32;
+            let scales = (0.021 + 0.003 * f, 0.017 + 0.002 * f, 0.03 + 0.0013 * f);
+            let zps = if signed {
+                (-3 - i as i32, 5, -128)
+            } else {
+                (120 + i as i32, 131, 127)
+            };
+            let act = if signed {
+                Activation::Relu6
+            } else {
+                Activation::None
+            };
+            let len = 10_007 + i as usize;
+            let g = add_graph(signed, len, scales, zps, act, 99 + i);
+            check_all_tiers(&g, &bytes(i, len)).expect("bit exact");
+            if Isa::Avx2.supported() {
+                let (name, _) = run_tier(&g, Isa::Avx2, &bytes(i, len), 1);
+                seen.insert((signed, name.contains("_linear__")));
+            }
+        }
+    }
+    if Isa::Avx2.supported() {
+        assert!(
+            seen.contains(&(false, true)) && seen.contains(&(true, true)),
+            "{seen:?}"
+        );
+    }
+}
+
 /// ONNX Runtime requantization selects the `fp32rq` SIMD kernels (not the scalar fallback
 /// they used before) for both conv shapes and depthwise, and they match the reference.
 #[test]

@@ -1391,6 +1391,92 @@ pub(crate) fn dwconv_kernel(signed: bool, fp32: bool) -> crate::kernels::dwconv:
     }
 }
 
+/// `add_q{u8,i8}_linear__avx2`: 8-bit ADD of equal shapes through its integer linear form
+/// (`kernels::add_linear`, exact for every input pair by construction): per 8 elements two
+/// widening loads per input, two `vpmulld`, the constant, an arithmetic shift; 32 elements are
+/// narrowed (with the activation clamp) and stored at once, the tail by the scalar model.
+///
+/// # Safety
+/// AVX2; `a`, `b` valid for `len` byte reads, `out` for `len` byte writes.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn add_linear<const SIGNED: bool>(
+    f: &crate::kernels::add_linear::LinearAdd,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    len: usize,
+) {
+    let (va, vb, vc) = (
+        _mm256_set1_epi32(f.a),
+        _mm256_set1_epi32(f.b),
+        _mm256_set1_epi32(f.c),
+    );
+    let shift = _mm_cvtsi32_si128(f.shift as i32);
+    /// Bytes `p..p + 8` widened to i32 (sign- or zero-extended).
+    ///
+    /// # Safety
+    /// AVX2; 8 readable bytes at `p`.
+    #[inline(always)]
+    unsafe fn widen8<const SIGNED: bool>(p: *const u8) -> __m256i {
+        // SAFETY: caller contract.
+        let v = unsafe { _mm_loadl_epi64(p.cast()) };
+        if SIGNED {
+            _mm256_cvtepi8_epi32(v)
+        } else {
+            _mm256_cvtepu8_epi32(v)
+        }
+    }
+    let lin = |o: usize| -> __m256i {
+        // SAFETY: `o + 8 <= len` at every call below.
+        let (x, y) = unsafe { (widen8::<SIGNED>(a.add(o)), widen8::<SIGNED>(b.add(o))) };
+        let s = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_mullo_epi32(x, va), vc),
+            _mm256_mullo_epi32(y, vb),
+        );
+        _mm256_sra_epi32(s, shift)
+    };
+    let (lo, hi) = if SIGNED {
+        (
+            _mm256_set1_epi8(f.act_min as i8),
+            _mm256_set1_epi8(f.act_max as i8),
+        )
+    } else {
+        (
+            _mm256_set1_epi8(f.act_min as u8 as i8),
+            _mm256_set1_epi8(f.act_max as u8 as i8),
+        )
+    };
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let mut i = 0;
+    while i + 32 <= len {
+        // Saturating packs are clamps, and clamps compose (`kernels::requant` docs).
+        let w0 = _mm256_packs_epi32(lin(i), lin(i + 8));
+        let w1 = _mm256_packs_epi32(lin(i + 16), lin(i + 24));
+        let v = if SIGNED {
+            _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(w0, w1), lo), hi)
+        } else {
+            _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(w0, w1), lo), hi)
+        };
+        // Dwords of `v`: e0..4 e8..12 e16..20 e24..28 | e4..8 e12..16 e20..24 e28..32.
+        let v = _mm256_permutevar8x32_epi32(v, order);
+        // SAFETY: `i + 32 <= len`.
+        unsafe { _mm256_storeu_si256(out.add(i).cast(), v) };
+        i += 32;
+    }
+    while i < len {
+        // SAFETY: `i < len`.
+        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+        let (x, y) = if SIGNED {
+            (i32::from(x as i8), i32::from(y as i8))
+        } else {
+            (i32::from(x), i32::from(y))
+        };
+        // SAFETY: `i < len`.
+        unsafe { *out.add(i) = f.apply(x, y) as u8 };
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod row_sum_tests {
     /// Pins the 32/16/8/4/1-byte steps of `row_sum_u8` against a plain sum for every length

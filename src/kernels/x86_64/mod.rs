@@ -121,6 +121,31 @@ pub fn add_for(_isa: Isa, _signed: bool) -> Option<(AddFn, &'static str)> {
     None
 }
 
+/// An 8-bit ADD kernel through its integer linear form (`kernels::add_linear`), for layers
+/// that have one: every SIMD tier (AVX2 code).
+///
+/// # Safety
+/// The kernel's tier is supported; `a`, `b` valid for `len` reads, `out` for `len` writes.
+pub type AddLinearFn = unsafe fn(
+    f: &crate::kernels::add_linear::LinearAdd,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    len: usize,
+);
+
+/// The linear-form ADD kernel for `isa` ([`AddLinearFn`]) and its ISA name, if it has one.
+pub fn add_linear_for(isa: Isa, signed: bool) -> Option<(AddLinearFn, &'static str)> {
+    if isa == Isa::Scalar {
+        return None;
+    }
+    Some(if signed {
+        (avx2::add_linear::<true>, "avx2")
+    } else {
+        (avx2::add_linear::<false>, "avx2")
+    })
+}
+
 /// Whether 8-bit ADD / MUL of equal shapes should run through a 64 KiB table of all input
 /// pairs on `isa` (see [`add_for`]): every SIMD tier (the scalar tier keeps the reference).
 pub fn binary_table_for(isa: Isa) -> bool {
