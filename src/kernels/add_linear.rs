@@ -41,8 +41,11 @@ impl LinearAdd {
     /// Scalar model of the SIMD kernel.
     #[inline]
     pub fn apply(&self, x: i32, y: i32) -> i32 {
-        // In range for every input pair (`fit`).
-        let s = self.a * x + self.b * y + self.c;
+        // The sum is in range for every input pair (`fit`); a partial sum need not be, so the
+        // steps wrap, like the SIMD lanes.
+        let s = (self.a.wrapping_mul(x))
+            .wrapping_add(self.b.wrapping_mul(y))
+            .wrapping_add(self.c);
         (s >> self.shift).clamp(self.act_min, self.act_max)
     }
 
@@ -81,20 +84,25 @@ impl LinearAdd {
         for da in NUDGES {
             for db in NUDGES {
                 let (a, b) = (a0 + da, b0 + db);
-                if let Some(c) =
-                    Self::constant_interval(&out, signed, a, b, shift, act_min, act_max)
-                {
-                    let form = LinearAdd {
-                        a: i32::try_from(a).ok()?,
-                        b: i32::try_from(b).ok()?,
-                        c: i32::try_from(c).ok()?,
-                        shift,
-                        act_min,
-                        act_max,
-                    };
-                    if form.in_range(signed) && form.reproduces(&out, signed) {
-                        return Some(form);
-                    }
+                let Some(c) = Self::constant_interval(&out, signed, a, b, shift, act_min, act_max)
+                else {
+                    continue;
+                };
+                // Slopes or constant past `i32`: not this candidate.
+                let (Ok(a), Ok(b), Ok(c)) = (i32::try_from(a), i32::try_from(b), i32::try_from(c))
+                else {
+                    continue;
+                };
+                let form = LinearAdd {
+                    a,
+                    b,
+                    c,
+                    shift,
+                    act_min,
+                    act_max,
+                };
+                if form.in_range(signed) && form.reproduces(&out, signed) {
+                    return Some(form);
                 }
             }
         }
