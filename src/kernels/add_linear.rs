@@ -163,42 +163,6 @@ impl LinearAdd {
 mod tests {
     use super::*;
     use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
-    use crate::kernels::reference::fixedpoint::quantize_multiplier_smaller_than_one_exp;
-
-    /// TFLite `add.cc` Prepare for 8-bit (as `ops::elementwise`), and the real slopes.
-    fn params(
-        s1: f32,
-        z1: i32,
-        s2: f32,
-        z2: i32,
-        so: f32,
-        zo: i32,
-        act: (i32, i32),
-    ) -> (QuantAddParams, f64, f64) {
-        let left_shift = 20;
-        let twice_max = f64::from(2.0 * s1.max(s2));
-        let real1 = f64::from(s1) / twice_max;
-        let real2 = f64::from(s2) / twice_max;
-        let real_out = twice_max / ((1i64 << left_shift) as f64 * f64::from(so));
-        let (m1, sh1) = quantize_multiplier_smaller_than_one_exp(real1);
-        let (m2, sh2) = quantize_multiplier_smaller_than_one_exp(real2);
-        let (mo, sho) = quantize_multiplier_smaller_than_one_exp(real_out);
-        let p = QuantAddParams {
-            left_shift,
-            input1_offset: -z1,
-            input1_multiplier: m1,
-            input1_shift: sh1,
-            input2_offset: -z2,
-            input2_multiplier: m2,
-            input2_shift: sh2,
-            output_offset: zo,
-            output_multiplier: mo,
-            output_shift: sho,
-            act_min: act.0,
-            act_max: act.1,
-        };
-        (p, f64::from(s1 / so), f64::from(s2 / so))
-    }
 
     fn table(p: &QuantAddParams, signed: bool) -> Box<[u8; 1 << 16]> {
         let mut t = Box::new([0u8; 1 << 16]);
@@ -221,7 +185,8 @@ mod tests {
                     (120 + (i as i32 % 15), 131, 100 + (i as i32 % 40))
                 };
                 let act = if signed { (-128, 127) } else { (0, 255) };
-                let (p, alpha, beta) = params(s1, z1, s2, z2, so, zo, act);
+                let p = QuantAddParams::prepare(s1, z1, s2, z2, so, zo, act.0, act.1);
+                let (alpha, beta) = p.slopes();
                 let t = table(&p, signed);
                 tried += 1;
                 if let Some(form) = LinearAdd::fit(&t, signed, alpha, beta, act.0, act.1) {

@@ -13,7 +13,6 @@ use crate::kernels::reference::elementwise::{
 };
 use crate::kernels::reference::fixedpoint::{
     activation_range_f32, activation_range_quantized, quantize_multiplier,
-    quantize_multiplier_smaller_than_one_exp,
 };
 use crate::model::{DType, Graph, OpKind};
 
@@ -96,25 +95,32 @@ impl Kernel for AddSimd {
     }
 
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
-        let len = outputs[0].len();
-        let out = SyncPtr(outputs[0].as_mut_ptr());
-        let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
-        let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
         let (params, kernel) = (&self.params, self.kernel);
-        for_chunks(ctx, len, &|s, e| {
-            // SAFETY: the kernel's tier is supported (chosen at prepare); inputs and output
-            // hold `len` bytes (equal shapes, checked at prepare); tasks write disjoint chunks.
-            unsafe {
-                kernel(
-                    params,
-                    a.get().add(s),
-                    b.get().add(s),
-                    out.get().add(s),
-                    e - s,
-                )
-            };
+        // SAFETY: the kernel's tier is supported (chosen at prepare).
+        for_pairs(ctx, inputs, outputs, &|a, b, out, len| unsafe {
+            kernel(params, a, b, out, len)
         });
     }
+}
+
+/// Run `f(a, b, out, len)` over the pool on chunks of two equal-shape inputs and the output
+/// (`for_chunks`): pointers to each chunk's first byte and its length, chunks disjoint.
+fn for_pairs(
+    ctx: &RunCtx,
+    inputs: &[&[u8]],
+    outputs: &mut [&mut [u8]],
+    f: &(dyn Fn(*const u8, *const u8, *mut u8, usize) + Sync),
+) {
+    let len = outputs[0].len();
+    let out = SyncPtr(outputs[0].as_mut_ptr());
+    let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
+    let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
+    for_chunks(ctx, len, &|s, e| {
+        // SAFETY: inputs and output hold `len` bytes (equal shapes, checked at prepare); the
+        // chunk `s..e` is inside them, and tasks write disjoint chunks.
+        let (a, b, out) = unsafe { (a.get().add(s), b.get().add(s), out.get().add(s)) };
+        f(a, b, out, e - s);
+    });
 }
 
 /// 8-bit ADD of equal shapes through its integer linear form (`kernels::add_linear`, exact for
@@ -131,23 +137,10 @@ impl Kernel for AddLinear {
     }
 
     fn run(&mut self, ctx: &RunCtx, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) {
-        let len = outputs[0].len();
-        let out = SyncPtr(outputs[0].as_mut_ptr());
-        let (a, b) = (inputs[0].as_ptr(), inputs[1].as_ptr());
-        let (a, b) = (SyncPtr(a as *mut u8), SyncPtr(b as *mut u8));
         let (form, kernel) = (&self.form, self.kernel);
-        for_chunks(ctx, len, &|s, e| {
-            // SAFETY: the kernel's tier is supported (chosen at prepare); inputs and output
-            // hold `len` bytes (equal shapes, checked at prepare); tasks write disjoint chunks.
-            unsafe {
-                kernel(
-                    form,
-                    a.get().add(s),
-                    b.get().add(s),
-                    out.get().add(s),
-                    e - s,
-                )
-            };
+        // SAFETY: the kernel's tier is supported (chosen at prepare).
+        for_pairs(ctx, inputs, outputs, &|a, b, out, len| unsafe {
+            kernel(form, a, b, out, len)
         });
     }
 }
@@ -267,7 +260,9 @@ pub(crate) fn prepare_with_isa(
             };
             let (act_min, act_max) = activation_range_quantized(activation, so, zo, qmin, qmax);
             let m = if is_add {
-                quant_add_params(s1, z1, s2, z2, so, zo, act_min, act_max)
+                Math::AddQ(QuantAddParams::prepare(
+                    s1, z1, s2, z2, so, zo, act_min, act_max,
+                ))
             } else {
                 // mul.cc: `double real_multiplier = s1 * s2 / s_out;` evaluated in float.
                 let real = (s1 * s2 / so) as f64;
@@ -292,7 +287,7 @@ pub(crate) fn prepare_with_isa(
             Math::AddQ(p) => {
                 let table = Table8::new(name, in1.dtype, |x, y| add_quantized(x, y, p));
                 let signed = in1.dtype == DType::I8;
-                let (alpha, beta) = add_slopes(p);
+                let (alpha, beta) = p.slopes();
                 let form = crate::kernels::add_linear::LinearAdd::fit(
                     &table.table,
                     signed,
@@ -337,55 +332,6 @@ pub(crate) fn prepare_with_isa(
         bc,
         math,
     }))
-}
-
-/// Output units per input unit of each input of a quantized ADD: the real value of its
-/// fixed-point scale chain (`2^left_shift * mult_i * 2^shift_i / 2^31`, then the output's).
-fn add_slopes(p: &QuantAddParams) -> (f64, f64) {
-    let real = |m: i32, sh: i32| f64::from(m) * 2f64.powi(sh - 31);
-    let out = real(p.output_multiplier, p.output_shift) * 2f64.powi(p.left_shift);
-    (
-        real(p.input1_multiplier, p.input1_shift) * out,
-        real(p.input2_multiplier, p.input2_shift) * out,
-    )
-}
-
-/// TFLite `add.cc` Prepare for 8-bit: left_shift 20, multipliers relative to twice the larger
-/// input scale. `2 * std::max(float, float)` is a float product, widened to double.
-#[allow(clippy::too_many_arguments)]
-fn quant_add_params(
-    s1: f32,
-    z1: i32,
-    s2: f32,
-    z2: i32,
-    so: f32,
-    zo: i32,
-    act_min: i32,
-    act_max: i32,
-) -> Math {
-    let left_shift = 20;
-    let twice_max_input_scale = (2.0f32 * s1.max(s2)) as f64;
-    let real1 = s1 as f64 / twice_max_input_scale;
-    let real2 = s2 as f64 / twice_max_input_scale;
-    // `(1 << left_shift) * output->params.scale` is int * float = float.
-    let real_out = twice_max_input_scale / (((1i32 << left_shift) as f32 * so) as f64);
-    let (m1, sh1) = quantize_multiplier_smaller_than_one_exp(real1);
-    let (m2, sh2) = quantize_multiplier_smaller_than_one_exp(real2);
-    let (mo, sho) = quantize_multiplier_smaller_than_one_exp(real_out);
-    Math::AddQ(QuantAddParams {
-        left_shift,
-        input1_offset: -z1,
-        input1_multiplier: m1,
-        input1_shift: sh1,
-        input2_offset: -z2,
-        input2_multiplier: m2,
-        input2_shift: sh2,
-        output_offset: zo,
-        output_multiplier: mo,
-        output_shift: sho,
-        act_min,
-        act_max,
-    })
 }
 
 #[cfg(test)]

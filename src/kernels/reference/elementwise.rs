@@ -4,6 +4,7 @@
 
 use super::fixedpoint::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
+    quantize_multiplier_smaller_than_one_exp,
 };
 
 /// Quantized ADD parameters (TFLite `ArithmeticParams` as filled by `add.cc` Prepare).
@@ -21,6 +22,57 @@ pub struct QuantAddParams {
     pub output_shift: i32,
     pub act_min: i32,
     pub act_max: i32,
+}
+
+impl QuantAddParams {
+    /// TFLite `add.cc` Prepare for 8-bit: left_shift 20, multipliers relative to twice the
+    /// larger input scale. `2 * std::max(float, float)` is a float product, widened to double;
+    /// `(1 << left_shift) * output->params.scale` is int * float = float.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        s1: f32,
+        z1: i32,
+        s2: f32,
+        z2: i32,
+        so: f32,
+        zo: i32,
+        act_min: i32,
+        act_max: i32,
+    ) -> QuantAddParams {
+        let left_shift = 20;
+        let twice_max_input_scale = (2.0f32 * s1.max(s2)) as f64;
+        let real1 = s1 as f64 / twice_max_input_scale;
+        let real2 = s2 as f64 / twice_max_input_scale;
+        let real_out = twice_max_input_scale / (((1i32 << left_shift) as f32 * so) as f64);
+        let (m1, sh1) = quantize_multiplier_smaller_than_one_exp(real1);
+        let (m2, sh2) = quantize_multiplier_smaller_than_one_exp(real2);
+        let (mo, sho) = quantize_multiplier_smaller_than_one_exp(real_out);
+        QuantAddParams {
+            left_shift,
+            input1_offset: -z1,
+            input1_multiplier: m1,
+            input1_shift: sh1,
+            input2_offset: -z2,
+            input2_multiplier: m2,
+            input2_shift: sh2,
+            output_offset: zo,
+            output_multiplier: mo,
+            output_shift: sho,
+            act_min,
+            act_max,
+        }
+    }
+
+    /// Output units per input unit of each input: the real value of its fixed-point scale
+    /// chain (`2^left_shift * mult_i * 2^shift_i / 2^31`, then the output's).
+    pub fn slopes(&self) -> (f64, f64) {
+        let real = |m: i32, sh: i32| f64::from(m) * 2f64.powi(sh - 31);
+        let out = real(self.output_multiplier, self.output_shift) * 2f64.powi(self.left_shift);
+        (
+            real(self.input1_multiplier, self.input1_shift) * out,
+            real(self.input2_multiplier, self.input2_shift) * out,
+        )
+    }
 }
 
 /// TFLite `AddFunc` / `AddElementwise` body for one pair of raw quantized values.
@@ -97,29 +149,9 @@ pub fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::fixedpoint::quantize_multiplier_smaller_than_one_exp;
 
     fn add_params(s1: f32, z1: i32, s2: f32, z2: i32, so: f32, zo: i32) -> QuantAddParams {
-        let twice_max = 2.0 * s1.max(s2);
-        let twice_max = twice_max as f64;
-        let (m1, sh1) = quantize_multiplier_smaller_than_one_exp(s1 as f64 / twice_max);
-        let (m2, sh2) = quantize_multiplier_smaller_than_one_exp(s2 as f64 / twice_max);
-        let (mo, sho) =
-            quantize_multiplier_smaller_than_one_exp(twice_max / (((1 << 20) as f32 * so) as f64));
-        QuantAddParams {
-            left_shift: 20,
-            input1_offset: -z1,
-            input1_multiplier: m1,
-            input1_shift: sh1,
-            input2_offset: -z2,
-            input2_multiplier: m2,
-            input2_shift: sh2,
-            output_offset: zo,
-            output_multiplier: mo,
-            output_shift: sho,
-            act_min: 0,
-            act_max: 255,
-        }
+        QuantAddParams::prepare(s1, z1, s2, z2, so, zo, 0, 255)
     }
 
     #[test]
