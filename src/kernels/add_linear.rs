@@ -16,6 +16,8 @@
 //! interval is empty for every candidate slope pair, there is no form and the table stays.
 //! The SIMD kernel then needs two 32-bit multiplies and a shift per element.
 
+use super::reference::elementwise::QuantAddParams;
+
 /// `clamp(floor((a * x + b * y + c) / 2^shift), act_min, act_max)` (module docs); the sum
 /// stays inside `i32` for every input pair (checked by [`LinearAdd::fit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,17 +51,12 @@ impl LinearAdd {
         (s >> self.shift).clamp(self.act_min, self.act_max)
     }
 
-    /// The form that reproduces `table` (`table[x << 8 | y]`: the output byte for raw input
-    /// bytes `x`, `y`), with slopes near `alpha` and `beta` (output units per input unit), if
-    /// one exists; `act_min..=act_max` is the op's activation range.
-    pub fn fit(
-        table: &[u8; 1 << 16],
-        signed: bool,
-        alpha: f64,
-        beta: f64,
-        act_min: i32,
-        act_max: i32,
-    ) -> Option<LinearAdd> {
+    /// The form that reproduces `table` (`table[x << 8 | y]`: the output byte of ADD `p` for
+    /// raw input bytes `x`, `y`), with slopes near `p`'s (`QuantAddParams::slopes`) and its
+    /// activation range, if one exists.
+    pub fn fit(table: &[u8; 1 << 16], signed: bool, p: &QuantAddParams) -> Option<LinearAdd> {
+        let (alpha, beta) = p.slopes();
+        let (act_min, act_max) = (p.act_min, p.act_max);
         if !(alpha.is_finite() && beta.is_finite()) || act_min >= act_max {
             return None;
         }
@@ -162,7 +159,7 @@ impl LinearAdd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::elementwise::{add_quantized, QuantAddParams};
+    use crate::kernels::reference::elementwise::add_quantized;
 
     fn table(p: &QuantAddParams, signed: bool) -> Box<[u8; 1 << 16]> {
         let mut t = Box::new([0u8; 1 << 16]);
@@ -186,10 +183,9 @@ mod tests {
                 };
                 let act = if signed { (-128, 127) } else { (0, 255) };
                 let p = QuantAddParams::prepare(s1, z1, s2, z2, so, zo, act.0, act.1);
-                let (alpha, beta) = p.slopes();
                 let t = table(&p, signed);
                 tried += 1;
-                if let Some(form) = LinearAdd::fit(&t, signed, alpha, beta, act.0, act.1) {
+                if let Some(form) = LinearAdd::fit(&t, signed, &p) {
                     found += 1;
                     for k in 0..1usize << 16 {
                         let (x, y) = (value(k >> 8, signed), value(k & 255, signed));

@@ -112,6 +112,15 @@ pub struct GemmWeights<'a> {
 }
 
 impl PackedGemm {
+    /// The block of `t`'s range that micro-kernels run half width: its last one, if it holds
+    /// at most `nr / 2` columns (the last block of the matrix, e.g. N = 24 in 16-column
+    /// blocks: the SSD's 24-channel projections); a quarter to a half of the layer's
+    /// multiplies saved.
+    pub fn half_block(&self, t: &GemmRows) -> Option<usize> {
+        let last = t.nb_end.checked_sub(1).filter(|&l| l >= t.nb_begin)?;
+        (self.n - last * self.nr <= self.nr / 2).then_some(last)
+    }
+
     pub fn pack(
         wts: &GemmWeights,
         format: PackFormat,

@@ -287,15 +287,7 @@ pub(crate) fn prepare_with_isa(
             Math::AddQ(p) => {
                 let table = Table8::new(name, in1.dtype, |x, y| add_quantized(x, y, p));
                 let signed = in1.dtype == DType::I8;
-                let (alpha, beta) = p.slopes();
-                let form = crate::kernels::add_linear::LinearAdd::fit(
-                    &table.table,
-                    signed,
-                    alpha,
-                    beta,
-                    p.act_min,
-                    p.act_max,
-                );
+                let form = crate::kernels::add_linear::LinearAdd::fit(&table.table, signed, p);
                 if let (Some(form), Some((kernel, isa_name))) =
                     (form, crate::kernels::add_linear_for(isa, signed))
                 {

@@ -57,8 +57,7 @@ unsafe fn gemm_sdot<const MR: usize, const XOR: bool, const SIGNED: bool, const 
     debug_assert_eq!(p.nr, NR);
     let kp = p.kp;
     let flip = vdupq_n_u8(if XOR { 0x80 } else { 0 });
-    // A last block of at most 8 columns (the SSD's 24-channel projections) runs half width.
-    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
+    let half = p.half_block(t);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);

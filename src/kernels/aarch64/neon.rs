@@ -297,8 +297,7 @@ unsafe fn gemm_mla<const MR: usize, const XOR: bool, const SIGNED: bool, const F
         // hold zeros and are never stored).
         unsafe { epilogue16::<MR, SIGNED, FP>(p, t, &acc, &[0; MR], m, mr, nb) };
     }
-    // A last block of at most 8 columns (the SSD's 24-channel projections) runs half width.
-    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
+    let half = p.half_block(t);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);

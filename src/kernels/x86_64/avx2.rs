@@ -323,14 +323,23 @@ impl<'a> FastRq<'a> {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn narrow<const SIGNED: bool>(&self, a: __m256i, b: __m256i) -> __m256i {
-        let v = if SIGNED {
-            _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), self.lo), self.hi)
-        } else {
-            _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(a, b), self.lo), self.hi)
-        };
-        // Dwords of `v`: a0..4 a8..12 b0..4 b8..12 | a4..8 a12..16 b4..8 b12..16.
-        _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+        narrow_clamped::<SIGNED>(a, b, self.lo, self.hi)
     }
+}
+
+/// Bytes of two vectors of i16 lanes packed in-lane from i32 (`vpackssdw` of columns
+/// `0..8, 8..16` each), saturated (`vpackuswb` / `vpacksswb`) and clamped to the byte bounds
+/// `lo`, `hi`, in order: `a`'s 16 bytes in the low half, `b`'s in the high half.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn narrow_clamped<const SIGNED: bool>(a: __m256i, b: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let v = if SIGNED {
+        _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), lo), hi)
+    } else {
+        _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(a, b), lo), hi)
+    };
+    // Dwords of `v`: a0..4 a8..12 b0..4 b8..12 | a4..8 a12..16 b4..8 b12..16.
+    _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
 /// Narrow two vectors of clamped values (columns 0..8, 8..16) to 16 bytes in column order.
@@ -800,9 +809,7 @@ unsafe fn gemm_maddubs_g<
         // each row is `col_bias`: harmless numbers, never stored).
         unsafe { epilogue16::<MR, SIGNED, FP, ONE>(p, t, &acc, &[0; MR], m, mr, nb, fast) };
     }
-    // A last block of at most 8 columns (N = 24: the Coral SSD's 24-channel projections, box
-    // heads of 12) runs half width: a quarter to a half of the layer's multiplies saved.
-    let half = (t.nb_begin < t.nb_end && p.n - (t.nb_end - 1) * NR <= 8).then_some(t.nb_end - 1);
+    let half = p.half_block(t);
     let mut m = 0;
     while m < t.rows {
         let mr = MR.min(t.rows - m);
@@ -1435,30 +1442,17 @@ pub(crate) unsafe fn add_linear<const SIGNED: bool>(
         );
         _mm256_sra_epi32(s, shift)
     };
-    let (lo, hi) = if SIGNED {
-        (
-            _mm256_set1_epi8(f.act_min as i8),
-            _mm256_set1_epi8(f.act_max as i8),
-        )
-    } else {
-        (
-            _mm256_set1_epi8(f.act_min as u8 as i8),
-            _mm256_set1_epi8(f.act_max as u8 as i8),
-        )
-    };
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    // The bounds as bytes (`as i8` keeps the bit pattern of a u8 bound too).
+    let (lo, hi) = (
+        _mm256_set1_epi8(f.act_min as i8),
+        _mm256_set1_epi8(f.act_max as i8),
+    );
     let mut i = 0;
     while i + 32 <= len {
         // Saturating packs are clamps, and clamps compose (`kernels::requant` docs).
         let w0 = _mm256_packs_epi32(lin(i), lin(i + 8));
         let w1 = _mm256_packs_epi32(lin(i + 16), lin(i + 24));
-        let v = if SIGNED {
-            _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(w0, w1), lo), hi)
-        } else {
-            _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(w0, w1), lo), hi)
-        };
-        // Dwords of `v`: e0..4 e8..12 e16..20 e24..28 | e4..8 e12..16 e20..24 e28..32.
-        let v = _mm256_permutevar8x32_epi32(v, order);
+        let v = narrow_clamped::<SIGNED>(w0, w1, lo, hi);
         // SAFETY: `i + 32 <= len`.
         unsafe { _mm256_storeu_si256(out.add(i).cast(), v) };
         i += 32;
